@@ -1,0 +1,1 @@
+"""Runtimes host components: ``live`` (pykka threads, wall clock) and ``replay`` (simulated time)."""
