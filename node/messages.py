@@ -136,6 +136,12 @@ class ExecutionReport(msgspec.Struct, frozen=True, kw_only=True):
     venues: list[VenueFill]
     started_ts: int
     finished_ts: int
+    #: from the router's first plan: the average net price it expected, and what the whole
+    #: order would have cost on the best single venue (realised savings are against that).
+    expected_average_price: Decimal | None = None
+    best_venue: str | None = None
+    best_venue_average_price: Decimal | None = None
+    saving_bps_vs_best_venue: Decimal | None = None
 
 
 class ParentOrderCompleted(Event, frozen=True, kw_only=True):
@@ -232,6 +238,44 @@ class OrderExpired(Event, frozen=True, kw_only=True):
     venue: str
     filled_quantity: Decimal = Decimal(0)
     reason: str = ""
+
+
+class RouteLeg(msgspec.Struct, frozen=True, kw_only=True):
+    """One venue's planned share of a routed order."""
+
+    venue: str
+    client_order_id: str
+    quantity: Decimal
+    limit_price: Decimal
+    expected_average_price: Decimal
+    expected_fee: Decimal
+
+
+class OrderRouted(Event, frozen=True, kw_only=True):
+    """The router's plan for (the rest of) a parent order, with what it expects to save.
+
+    Costs are net of taker fees (a sell's cost is its negative net proceeds); savings compare
+    average net prices, in bps, against putting the whole order on the best single venue and on
+    the first eligible venue's book alone. ``excluded`` names each venue left out and why.
+    """
+
+    parent_id: str
+    attempt: int
+    mode: str
+    symbol: str
+    side: Side
+    quantity: Decimal
+    legs: list[RouteLeg]
+    expected_average_price: Decimal | None
+    expected_fees: Decimal
+    unroutable_quantity: Decimal
+    best_venue: str | None
+    best_venue_average_price: Decimal | None
+    saving_bps_vs_best_venue: Decimal | None
+    first_venue: str | None
+    first_venue_average_price: Decimal | None
+    saving_bps_vs_first_venue: Decimal | None
+    excluded: dict[str, str] = {}
 
 
 # --------------------------------------------------------------------------------------------
@@ -408,6 +452,12 @@ class NodeStarted(Event, frozen=True, kw_only=True):
 class NodeStopped(Event, frozen=True, kw_only=True):
     node: str
     reason: str
+
+
+class RecordNav(Command, frozen=True, kw_only=True):
+    """Ask the portfolio to value the account now and publish ``NavRecorded`` (send or publish)."""
+
+    reason: str = ""
 
 
 def _all_message_types() -> tuple[type[Message], ...]:

@@ -1,0 +1,122 @@
+"""Human-readable reports derived from a run's messages: what a trader reads after a run."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import TextIO
+
+from node.messages import (
+    BalancesUpdated,
+    ComponentFailed,
+    Message,
+    OrderRejected,
+    OrderRouted,
+    ParentOrderCompleted,
+    ParentOrderRejected,
+    RiskRejected,
+    TradingStateChanged,
+)
+
+
+def _fmt(value: Decimal | None, places: int = 2) -> str:
+    if value is None:
+        return "-"
+    return f"{value:,.{places}f}"
+
+
+def _table(rows: list[tuple[str, ...]], out: TextIO, indent: str = "  ") -> None:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        cells = [row[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)]
+        out.write(indent + "  ".join(cells) + "\n")
+
+
+def print_routes(messages: Sequence[Message], out: TextIO) -> None:
+    for routed in (m for m in messages if isinstance(m, OrderRouted)):
+        out.write(
+            f"\nroute {routed.parent_id} (attempt {routed.attempt}, {routed.mode}): "
+            f"{routed.side} {routed.quantity} {routed.symbol}\n"
+        )
+        rows = [("venue", "quantity", "limit", "exp. avg", "exp. fee")]
+        for leg in routed.legs:
+            rows.append(
+                (leg.venue, str(leg.quantity), str(leg.limit_price), _fmt(leg.expected_average_price), _fmt(leg.expected_fee))
+            )
+        if routed.legs:
+            _table(rows, out)
+        for venue, why in routed.excluded.items():
+            out.write(f"  left out {venue}: {why}\n")
+        out.write(
+            f"  expected avg price net of fees {_fmt(routed.expected_average_price, 4)}; "
+            f"best single venue {routed.best_venue} {_fmt(routed.best_venue_average_price, 4)} "
+            f"(saving {_fmt(routed.saving_bps_vs_best_venue)} bps); first venue {routed.first_venue} "
+            f"{_fmt(routed.first_venue_average_price, 4)} (saving {_fmt(routed.saving_bps_vs_first_venue)} bps)\n"
+        )
+
+
+def print_executions(messages: Sequence[Message], out: TextIO) -> None:
+    for done in (m for m in messages if isinstance(m, ParentOrderCompleted)):
+        r = done.report
+        out.write(
+            f"\n{r.parent_id}: {done.status} {r.filled_quantity}/{r.requested_quantity} {r.symbol} "
+            f"({r.side}) in {r.child_orders} child order(s)"
+            + (f" — {done.reason}" if done.reason else "")
+            + "\n"
+        )
+        if r.venues:
+            rows = [("venue", "filled", "avg price", "fees")]
+            for v in r.venues:
+                rows.append((v.venue, str(v.quantity), _fmt(v.average_price, 4), f"{_fmt(v.fees, 4)} {v.fee_currency}"))
+            _table(rows, out)
+        out.write(
+            f"  average price {_fmt(r.average_price, 4)}, arrival mid {_fmt(r.arrival_mid, 4)}, "
+            f"slippage {_fmt(r.slippage_bps)} bps, fees {_fmt(r.fees, 4)} {r.fee_currency}\n"
+        )
+        if r.best_venue is not None:
+            out.write(
+                f"  vs whole order on best single venue ({r.best_venue} at "
+                f"{_fmt(r.best_venue_average_price, 4)} net): saved {_fmt(r.saving_bps_vs_best_venue)} bps\n"
+            )
+    for m in messages:
+        if isinstance(m, ParentOrderRejected):
+            out.write(f"\n{m.parent_id}: rejected — {m.reason}\n")
+        elif isinstance(m, RiskRejected):
+            out.write(f"  risk refused {m.client_order_id}: {m.check}: {m.detail}\n")
+        elif isinstance(m, OrderRejected):
+            out.write(f"  {m.venue} rejected {m.client_order_id}: {m.reason}\n")
+        elif isinstance(m, TradingStateChanged):
+            out.write(f"  trading {m.state}: {m.reason}\n")
+        elif isinstance(m, ComponentFailed):
+            out.write(f"  component {m.component} failed: {m.error}\n")
+
+
+def print_balances(messages: Sequence[Message], out: TextIO, first: bool = False) -> None:
+    latest: dict[str, BalancesUpdated] = {}
+    for m in messages:
+        if isinstance(m, BalancesUpdated) and not (first and m.venue in latest):
+            latest[m.venue] = m
+    rows = [("venue", "currency", "total", "free")]
+    for venue in sorted(latest):
+        for currency, balance in latest[venue].balances.items():
+            rows.append((venue, currency, f"{balance.total:,f}", f"{balance.free:,f}"))
+    if len(rows) > 1:
+        _table(rows, out)
+
+
+def print_run_report(messages: Sequence[Message], out: TextIO) -> None:
+    print_routes(messages, out)
+    print_executions(messages, out)
+    out.write("\nfinal balances\n")
+    print_balances(messages, out)
+
+
+def print_demo_report(config, messages: Sequence[Message], out: TextIO) -> None:
+    names = ", ".join(config.venues)
+    out.write(
+        f"tradenode demo — node {config.node.name!r}: {len(config.venues)} simulated venues "
+        f"({names}) on real recorded order books, replay runtime, no keys, no network\n"
+    )
+    out.write("\nstarting balances\n")
+    print_balances(messages, out, first=True)
+    print_run_report(messages, out)

@@ -1,0 +1,575 @@
+"""The numeric kernel of the smart order router: split one parent order across venues.
+
+Pure functions on float64 numpy arrays (no ``Decimal`` inside): the router converts books and
+instruments to :class:`VenueQuote` once per book update and turns the :class:`Split` back into
+child orders (one IOC per venue, limit = :attr:`VenueAllocation.worst_price`).
+
+The problem
+-----------
+Each venue ``v`` offers levels ``i`` (best first) with raw price ``p_i``, size ``s_i`` and a taker
+fee ``f_v`` charged in quote currency on notional. A buy of ``q_i`` at level ``i`` costs
+``p_i q_i (1 + f_v)``; a sell nets ``p_i q_i (1 - f_v)``. For a buy of ``Q``::
+
+    minimise    sum_i p_i (1 + f_v(i)) q_i
+    subject to  0 <= q_i <= s_i                               (level size)
+                q_i = 0 where p_i > limit                     (limit on the raw price)
+                sum_{i in v} p_i (1 + f_v) q_i <= capacity_v  (quote balance, fees included)
+                sum_i q_i = min(Q, most that can be filled)
+
+(a sell maximises ``sum p_i (1 - f_v) q_i``, its limit keeps ``p_i >= limit`` and its capacity is
+base quantity: ``sum_{i in v} q_i <= capacity_v``).
+
+Why a greedy merge solves it
+----------------------------
+1. *Each venue takes a prefix of its book.* Within one venue the fee is common, so the levels'
+   fee-adjusted prices are in the book's order. If a solution used a worse level while a better
+   level of the same venue had room, moving quantity ``d`` from the worse to the better level
+   keeps the total, lowers the cost (raises the proceeds) and, for a buy, lowers the venue's
+   spend, so the capacity still holds (for a sell the venue's quantity is unchanged). Hence some
+   optimum fills each venue's levels in book order.
+2. *A capacity is then a cap on the venue's quantity.* Along its prefix a venue's spend (buy) or
+   quantity (sell) is a continuous increasing function of its quantity, so ``capacity_v`` is
+   the same as ``Q_v <= Qmax_v``: truncate the book where the running spend (quantity) reaches
+   the capacity (the last level partly). After truncation, the per-level bounds imply the
+   capacity for *any* ``q``, so the capacity rows can be dropped.
+3. *What is left is a fractional knapsack.* One equality on ``sum q_i`` with box bounds and a
+   linear objective: taking levels in order of fee-adjusted price until the quantity is reached
+   is optimal (any solution that leaves a cheaper level unfilled while using a dearer one is
+   improved by exchanging the two). Ties between venues may be broken any way; a stable sort
+   keeps each venue's own levels in book order, so every venue's fill stays a prefix.
+
+The implementation follows that reasoning, vectorised: the books go into one ``(venues, depth)``
+array (rows padded with empty levels), capacity truncation is a cumulative sum along each row,
+and the merge is one ``argsort`` of the fee-adjusted prices, one ``cumsum`` and a cut-off.
+No Python loop runs over levels. ``tests/node/test_split.py`` checks the cost against
+``scipy.optimize.linprog`` on real full-depth books.
+
+Lots and minimums (not an LP any more; the rule here is sound, not optimal)
+--------------------------------------------------------------------------
+With a venue's ``lot_size``, ``min_quantity`` or ``min_notional`` set, :func:`split_order`:
+
+1. solves the continuous problem above over the *eligible* venues (all, at first);
+2. floors each venue's quantity to a whole number of its lots (a quantity within 1e-9 lot of
+   the next multiple counts as that multiple, unless that would exceed the venue's depth or
+   capacity);
+3. a venue left with ``0 < quantity < min_quantity`` or ``notional < min_notional`` (raw
+   ``price * quantity``, fees excluded, as exchanges check it) is made ineligible and the
+   whole continuous problem is solved again without it (at most one round per venue);
+4. the quantity freed by flooring is *topped up*: the continuous greedy runs again on what is
+   left of the eligible venues' books (levels beyond their current fill, capacity not yet
+   spent); each venue's new total is floored to its lot and kept only if it grew and still
+   meets its minimums; a venue whose top-up is refused takes no further part in the top-up.
+   Rounds repeat until the quantity is placed or no venue can take more;
+5. finally the result is compared with :func:`best_single_venue` (under the same lot/minimum
+   rules) and the single venue is returned if it fills more, or the same for less cost: the
+   router is never worse than sending the whole order to one venue.
+
+Whatever cannot be placed under these rules is reported in :attr:`Split.unfilled`. Every
+venue in the result respects its level sizes, capacity, limit, lot and minimums.
+
+Numerics: everything is float64. Quantities and notionals carry the usual rounding (about
+1e-15 relative); a capacity may be met to within such rounding, never exceeded by more.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from node.messages import BookLevel, BookSnapshot
+
+Side = Literal["buy", "sell"]
+
+__all__ = [
+    "Side",
+    "Split",
+    "VenueAllocation",
+    "VenueQuote",
+    "best_single_venue",
+    "split_order",
+]
+
+#: A quantity within this many lots of the next multiple counts as that multiple.
+_LOT_TOLERANCE = 1e-9
+#: A remainder at or below this fraction of the requested quantity is treated as zero.
+_REL_EPS = 1e-12
+
+
+def _readonly_float_array(values: object, venue: str, what: str) -> np.ndarray:
+    try:
+        arr = np.array(values, dtype=np.float64)  # always a copy: the quote owns its data
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"venue {venue!r}: {what} are not numbers: {exc}") from None
+    if arr.ndim != 1:
+        raise ValueError(f"venue {venue!r}: {what} must be one-dimensional, got shape {arr.shape}")
+    arr.flags.writeable = False
+    return arr
+
+
+@dataclass(frozen=True, eq=False)
+class VenueQuote:
+    """One venue's side of the book that the order would take from, and its trading limits.
+
+    ``prices`` are best first (asks ascending for a buy, bids descending for a sell), ``sizes``
+    the base quantity at each price. ``fee`` is the taker fee as a fraction of notional, charged
+    in quote currency. ``capacity`` is what the account can use on this venue: for a buy the
+    quote currency available to spend *including fees*, for a sell the base quantity available
+    to sell. ``lot_size`` is the quantity step (0 = continuous); a venue's allocation is either
+    0 or at least ``min_quantity`` and ``min_notional`` (raw price x quantity).
+
+    The arrays are validated and copied into read-only float64 arrays on construction, so the
+    kernel can trust them; a quote compares by identity (``eq=False``). An empty book is allowed
+    (the venue then takes nothing).
+    """
+
+    venue: str
+    prices: np.ndarray
+    sizes: np.ndarray
+    fee: float
+    capacity: float = math.inf
+    lot_size: float = 0.0
+    min_quantity: float = 0.0
+    min_notional: float = 0.0
+    #: +1 if prices ascend (an ask side), -1 if they descend (a bid side), 0 if flat or empty.
+    direction: int = field(init=False, repr=False)
+    _rows: np.ndarray = field(init=False, repr=False)
+    _depth: int = field(init=False, repr=False)
+    _discrete: bool = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        name = self.venue
+        prices = _readonly_float_array(self.prices, name, "prices")
+        sizes = _readonly_float_array(self.sizes, name, "sizes")
+        if prices.shape != sizes.shape:
+            raise ValueError(
+                f"venue {name!r}: {prices.size} prices but {sizes.size} sizes; need one size each"
+            )
+        if not np.isfinite(prices).all() or not (prices > 0).all():
+            raise ValueError(f"venue {name!r}: prices must be finite and positive (NaN/inf/<=0)")
+        if not np.isfinite(sizes).all() or not (sizes >= 0).all():
+            raise ValueError(f"venue {name!r}: sizes must be finite and >= 0 (NaN/inf/negative)")
+        step = np.diff(prices)
+        if (step >= 0).all():
+            direction = 1 if (step > 0).any() else 0
+        elif (step <= 0).all():
+            direction = -1
+        else:
+            raise ValueError(f"venue {name!r}: prices are not sorted best first (not monotone)")
+        fee = float(self.fee)
+        if not 0.0 <= fee < 1.0:
+            raise ValueError(f"venue {name!r}: fee {self.fee!r} must be a fraction in [0, 1)")
+        capacity = float(self.capacity)
+        if not capacity >= 0.0:  # also refuses NaN
+            raise ValueError(f"venue {name!r}: capacity {self.capacity!r} must be >= 0 (or inf)")
+        limits = []
+        for what in ("lot_size", "min_quantity", "min_notional"):
+            value = float(getattr(self, what))
+            if not (math.isfinite(value) and value >= 0.0):
+                raise ValueError(f"venue {name!r}: {what} {value!r} must be finite and >= 0")
+            limits.append(value)
+        lot, min_quantity, min_notional = limits
+        setattr_ = object.__setattr__
+        setattr_(self, "prices", prices)
+        setattr_(self, "sizes", sizes)
+        setattr_(self, "fee", fee)
+        setattr_(self, "capacity", capacity)
+        setattr_(self, "lot_size", lot)
+        setattr_(self, "min_quantity", min_quantity)
+        setattr_(self, "min_notional", min_notional)
+        setattr_(self, "direction", direction)
+        setattr_(self, "_rows", _rows(prices, sizes, fee))
+        setattr_(self, "_depth", prices.size)
+        setattr_(self, "_discrete", bool(lot or min_quantity or min_notional))
+
+    @classmethod
+    def from_levels(
+        cls, venue: str, levels: Sequence[BookLevel], fee: float, **limits: float
+    ) -> VenueQuote:
+        """A quote from ``BookLevel`` s (``Decimal`` price and size), best first."""
+        prices = np.fromiter((float(lv.price) for lv in levels), np.float64, len(levels))
+        sizes = np.fromiter((float(lv.size) for lv in levels), np.float64, len(levels))
+        return cls(venue, prices, sizes, fee, **limits)
+
+    @classmethod
+    def from_book(
+        cls, book: BookSnapshot, side: Side, fee: float, **limits: float
+    ) -> VenueQuote:
+        """The side of ``book`` an order of ``side`` takes from: asks for a buy, bids for a sell."""
+        if side not in ("buy", "sell"):
+            raise ValueError(f"side must be 'buy' or 'sell', got {side!r}")
+        levels = book.asks if side == "buy" else book.bids
+        return cls.from_levels(book.venue, levels, fee, **limits)
+
+
+@dataclass(frozen=True)
+class VenueAllocation:
+    """One venue's share: ``quantity`` over the book down to ``worst_price``.
+
+    ``worst_price`` is the price of the deepest level touched, i.e. the limit of the IOC child
+    order. ``notional`` is raw ``sum(price x quantity)``; ``fee`` is ``notional x taker fee``.
+    """
+
+    venue: str
+    quantity: float
+    worst_price: float
+    notional: float
+    fee: float
+
+    @property
+    def average_price(self) -> float:
+        """Raw volume-weighted price, fees excluded."""
+        return self.notional / self.quantity
+
+
+@dataclass(frozen=True)
+class Split:
+    """How a parent order is split. ``allocations`` lists only venues that get quantity.
+
+    ``cost`` is what the order costs for a buy (notional + fees) and what it nets for a sell
+    (proceeds - fees). ``unfilled`` is the part of ``requested`` that the books, capacities,
+    limit, lots and minimums leave unplaced.
+    """
+
+    side: Side
+    requested: float
+    allocations: tuple[VenueAllocation, ...]
+    filled: float
+    cost: float
+    unfilled: float
+
+    @property
+    def average_price(self) -> float | None:
+        """Price per unit net of fees (``cost / filled``); ``None`` when nothing is filled."""
+        return self.cost / self.filled if self.filled > 0 else None
+
+
+# --------------------------------------------------------------------------------------------
+# Internals. The venues' levels are laid end to end in one flat array (venue after venue, each
+# best first); ``starts`` marks where each venue begins, for ``ufunc.reduceat``. Everything
+# that depends only on one venue's book (fee-adjusted prices, the running spend and size before
+# each level) is computed once when its VenueQuote is made, so a split does no per-venue
+# cumulative sums and rounding never mixes one venue's totals into another's.
+
+_PRICE, _ONE, _SIZE, _EFF_BUY, _NEG_EFF_SELL, _SPEND_BEFORE, _SIZE_BEFORE = range(7)
+
+
+def _rows(prices: np.ndarray, sizes: np.ndarray, fee: float) -> np.ndarray:
+    eff_buy = prices * (1.0 + fee)
+    spend = eff_buy * sizes
+    rows = np.empty((7, prices.size))
+    rows[_PRICE] = prices
+    rows[_ONE] = 1.0
+    rows[_SIZE] = sizes
+    rows[_EFF_BUY] = eff_buy
+    rows[_NEG_EFF_SELL] = prices * (fee - 1.0)
+    rows[_SPEND_BEFORE] = np.cumsum(spend) - spend
+    rows[_SIZE_BEFORE] = np.cumsum(sizes) - sizes
+    rows.flags.writeable = False
+    return rows
+
+
+class _Problem:
+    """The validated inputs of one split, as flat per-level arrays."""
+
+    __slots__ = ("avail", "buy", "key", "lens", "live", "quantity", "rows", "side", "starts")
+
+    def __init__(
+        self,
+        side: Side,
+        quantity: float,
+        venues: Sequence[VenueQuote],
+        limit_price: float | None,
+    ) -> None:
+        if side == "buy":
+            buy = True
+        elif side == "sell":
+            buy = False
+        else:
+            raise ValueError(f"side must be 'buy' or 'sell', got {side!r}")
+        if not isinstance(quantity, float):
+            try:
+                quantity = float(quantity)
+            except (TypeError, ValueError):
+                raise ValueError(f"quantity must be a number, got {quantity!r}") from None
+        if not 0.0 < quantity < math.inf:
+            raise ValueError(f"quantity must be finite and > 0, got {quantity!r}")
+        if limit_price is not None:
+            try:
+                limit_price = float(limit_price)
+            except (TypeError, ValueError):
+                raise ValueError(f"limit_price must be a number, got {limit_price!r}") from None
+            if not 0.0 < limit_price < math.inf:
+                raise ValueError(f"limit_price must be finite and > 0, got {limit_price!r}")
+        if not venues:
+            raise ValueError("no venues to route to")
+        wrong = -1 if buy else 1
+        live = []
+        starts = []
+        lens = []
+        at = 0
+        for v in venues:
+            if not isinstance(v, VenueQuote):
+                raise ValueError(f"venues must be VenueQuote, got {type(v).__name__}")
+            if v.direction == wrong:
+                raise ValueError(
+                    f"venue {v.venue!r}: a {side} takes from the {'asks' if buy else 'bids'} "
+                    f"(prices {'ascending' if buy else 'descending'}), but its prices "
+                    f"{'descend' if buy else 'ascend'}"
+                )
+            n = v._depth
+            if n:
+                live.append(v)
+                starts.append(at)
+                lens.append(n)
+                at += n
+        if not live:
+            raise ValueError("every venue's book is empty: nothing to route to")
+        rows = live[0]._rows if len(live) == 1 else np.concatenate([v._rows for v in live], 1)
+        sizes = rows[_SIZE]
+        if limit_price is not None:
+            inside = rows[_PRICE] <= limit_price if buy else rows[_PRICE] >= limit_price
+            sizes = np.where(inside, sizes, 0.0)
+        capacity = [v.capacity for v in live]
+        if min(capacity) < math.inf:
+            cap = np.repeat(capacity, lens)
+            if buy:  # truncate where the running spend (fees included) reaches the capacity
+                room = (cap - rows[_SPEND_BEFORE]) / rows[_EFF_BUY]
+            else:  # truncate where the running quantity reaches the capacity
+                room = cap - rows[_SIZE_BEFORE]
+            sizes = np.minimum(sizes, np.maximum(room, 0.0))
+        self.side = side
+        self.buy = buy
+        self.quantity = quantity
+        self.live = live
+        self.starts = starts
+        self.lens = lens
+        self.rows = rows
+        self.avail = sizes
+        self.key = rows[_EFF_BUY] if buy else rows[_NEG_EFF_SELL]
+
+    def has_discrete_rules(self) -> bool:
+        return any(v._discrete for v in self.live)
+
+    def per_venue(self, values: np.ndarray) -> np.ndarray:
+        return np.add.reduceat(values, self.starts, axis=-1)
+
+    def per_level(self, values: np.ndarray | list[float]) -> np.ndarray:
+        return np.repeat(values, self.lens)
+
+
+def _greedy(key: np.ndarray, avail: np.ndarray, target: float) -> np.ndarray:
+    """Fill ``target`` from the levels in ascending ``key`` order; the per-level quantities."""
+    order = key.argsort(kind="stable")
+    ranked = avail[order]
+    total = np.add.accumulate(ranked)
+    k = int(total.searchsorted(target))
+    if k < ranked.size:
+        rest = target - (float(total[k - 1]) if k else 0.0)
+        ranked[k] = min(max(rest, 0.0), float(ranked[k]))
+        ranked[k + 1 :] = 0.0
+    out = np.empty(ranked.size)
+    out[order] = ranked
+    return out
+
+
+def _continuous(problem: _Problem) -> tuple[np.ndarray, None]:
+    """The LP optimum, per level."""
+    avail = problem.avail
+    return _greedy(problem.key, avail, min(problem.quantity, float(avail.sum()))), None
+
+
+def _prefix_fill(problem: _Problem, quantity: np.ndarray) -> np.ndarray:
+    """Each venue's quantity laid over its own levels in book order."""
+    before = problem.rows[_SIZE_BEFORE]  # levels cut by limit or capacity come after the cut
+    return np.minimum(problem.avail, np.maximum(problem.per_level(quantity) - before, 0.0))
+
+
+def _floor_lots(quantity: np.ndarray, lot: np.ndarray, most: np.ndarray) -> np.ndarray:
+    """``quantity`` rounded down to whole lots (lot 0: unchanged), never above ``most``."""
+    has_lot = lot > 0
+    if not has_lot.any():
+        return quantity
+    safe_lot = np.where(has_lot, lot, 1.0)
+    lots = np.floor(quantity / safe_lot + _LOT_TOLERANCE)
+    lots = np.where(lots * safe_lot > most, lots - 1.0, lots)
+    return np.where(has_lot, np.maximum(lots, 0.0) * safe_lot, quantity)
+
+
+class _Rules:
+    """The venues' lots and minimums as arrays."""
+
+    def __init__(self, problem: _Problem) -> None:
+        live = problem.live
+        self.lot = np.array([v.lot_size for v in live])
+        self.min_quantity = np.array([v.min_quantity for v in live])
+        self.min_notional = np.array([v.min_notional for v in live])
+        self.prices = problem.rows[_PRICE]
+
+    def met(self, problem: _Problem, quantity: np.ndarray, fill: np.ndarray) -> np.ndarray:
+        notional = problem.per_venue(self.prices * fill)
+        return (quantity >= self.min_quantity) & (notional >= self.min_notional)
+
+
+def _discrete(problem: _Problem) -> tuple[np.ndarray, np.ndarray]:
+    """Lots and minimums by the documented rule (floor, drop, re-solve, top up, compare)."""
+    rules = _Rules(problem)
+    avail, key = problem.avail, problem.key
+    n = len(problem.live)
+    most = problem.per_venue(avail)
+    target = min(problem.quantity, float(most.sum()))
+    eligible = np.ones(n, dtype=bool)
+    for _ in range(n + 1):
+        usable = avail * problem.per_level(eligible)
+        fill = _greedy(key, usable, min(target, float(usable.sum())))
+        quantity = _floor_lots(problem.per_venue(fill), rules.lot, most)
+        fill = _prefix_fill(problem, quantity)
+        bad = (quantity > 0) & ~rules.met(problem, quantity, fill)
+        if not bad.any():
+            break
+        eligible &= ~bad
+    else:  # each round drops a venue, so this is not reached; stay sound regardless
+        quantity = np.where(bad, 0.0, quantity)
+        fill = _prefix_fill(problem, quantity)
+    # Top up what flooring freed, from what is left of the eligible venues' books.
+    open_ = eligible
+    for _ in range(2 * n + 2):
+        remaining = target - float(quantity.sum())
+        if remaining <= _REL_EPS * problem.quantity or not open_.any():
+            break
+        residual = (avail - fill) * problem.per_level(open_)
+        extra = _greedy(key, residual, min(remaining, float(residual.sum())))
+        extra = problem.per_venue(extra)
+        if not (extra > 0).any():
+            break
+        grown = _floor_lots(quantity + extra, rules.lot, most)
+        grown_fill = _prefix_fill(problem, grown)
+        accept = (grown > quantity) & rules.met(problem, grown, grown_fill)
+        open_ = open_ & (accept | (extra <= 0))
+        if accept.any():
+            quantity = np.where(accept, grown, quantity)
+            fill = np.where(problem.per_level(accept), grown_fill, fill)
+    # Never worse than the best single venue under the same rules.
+    single_fill, single_quantity = _single_venue(problem, rules)
+    filled, s_filled = float(quantity.sum()), float(single_quantity.sum())
+    tol = _REL_EPS * problem.quantity
+    if s_filled > filled + tol or (
+        s_filled >= filled - tol and _value(problem, single_fill) < _value(problem, fill)
+    ):
+        return single_fill, single_quantity
+    return fill, quantity
+
+
+def _value(problem: _Problem, fill: np.ndarray) -> float:
+    """What the fill costs (buy) or minus what it nets (sell): lower is better."""
+    return float(problem.key @ fill)
+
+
+def _single_venue(problem: _Problem, rules: _Rules | None) -> tuple[np.ndarray, np.ndarray]:
+    """Per-level fill and per-venue quantity of the best single venue (zero elsewhere).
+
+    Each venue alone fills ``min(requested, its depth within limit and capacity)``, floored to
+    its lot, or nothing if that misses its minimums. The best is the one that fills the most;
+    among those filling the same (to 1e-12 of the request) the cheapest for a buy, the one that
+    nets the most for a sell; then the first in the given order.
+    """
+    most = problem.per_venue(problem.avail)
+    quantity = np.minimum(problem.quantity, most)
+    if rules is not None:
+        quantity = _floor_lots(quantity, rules.lot, most)
+        fill = _prefix_fill(problem, quantity)
+        quantity = np.where(rules.met(problem, quantity, fill), quantity, 0.0)
+    fill = _prefix_fill(problem, quantity)
+    if not (quantity > 0).any():
+        return fill, quantity
+    value = problem.per_venue(problem.key * fill)
+    candidates = quantity >= quantity.max() - _REL_EPS * problem.quantity
+    best = int(np.argmin(np.where(candidates, value, math.inf)))
+    keep = np.zeros(quantity.size, dtype=bool)
+    keep[best] = True
+    return fill * problem.per_level(keep), quantity * keep
+
+
+def _result(problem: _Problem, fill: np.ndarray, quantity: np.ndarray | None) -> Split:
+    rows = problem.rows
+    starts = problem.starts
+    sums = np.add.reduceat(rows[:2] * fill, starts, axis=1)  # notional, quantity
+    touched = fill > 0
+    if problem.buy:
+        worst = np.maximum.reduceat(np.where(touched, rows[_PRICE], -math.inf), starts)
+    else:
+        worst = np.minimum.reduceat(np.where(touched, rows[_PRICE], math.inf), starts)
+    notional_by_venue, quantity_by_venue = sums.tolist()
+    if quantity is not None:  # the exact lot multiples, not their sum over levels
+        quantity_by_venue = quantity.tolist()
+    allocations = []
+    total_notional = total_fees = filled = 0.0
+    for v, q, x, w in zip(
+        problem.live, quantity_by_venue, notional_by_venue, worst.tolist(), strict=True
+    ):
+        if q > 0:
+            fee = x * v.fee
+            allocations.append(VenueAllocation(v.venue, q, w, x, fee))
+            total_notional += x
+            total_fees += fee
+            filled += q
+    cost = total_notional + total_fees if problem.buy else total_notional - total_fees
+    requested = problem.quantity
+    unfilled = requested - filled
+    if unfilled <= _REL_EPS * requested:
+        unfilled = 0.0
+    return Split(problem.side, requested, tuple(allocations), filled, cost, unfilled)
+
+
+# --------------------------------------------------------------------------------------------
+# Public API
+
+
+def split_order(
+    side: Side,
+    quantity: float,
+    venues: Sequence[VenueQuote],
+    limit_price: float | None = None,
+) -> Split:
+    """Split a ``side`` order of ``quantity`` (base) across ``venues`` at least total cost.
+
+    Fills ``min(quantity, what the books can give)`` within each venue's capacity and the raw
+    ``limit_price`` (buy: price <= limit; sell: price >= limit), minimising notional + fees for
+    a buy and maximising proceeds - fees for a sell. Without lots and minimums the result is the
+    LP optimum (see the module docstring); with them it follows the documented rule and respects
+    every constraint, without a claim of optimality.
+
+    Raises ``ValueError`` for a bad side, a quantity or limit that is not finite and positive,
+    no venues, a quote from the wrong side of the book, or books that are all empty.
+    """
+    problem = _Problem(side, quantity, venues, limit_price)
+    if problem.has_discrete_rules():
+        fill, per_venue = _discrete(problem)
+    else:
+        fill, per_venue = _continuous(problem)
+    return _result(problem, fill, per_venue)
+
+
+def best_single_venue(
+    side: Side,
+    quantity: float,
+    venues: Sequence[VenueQuote],
+    limit_price: float | None = None,
+) -> Split:
+    """The whole order on the one venue that does it best: the naive router, as a baseline.
+
+    Each venue on its own fills ``min(quantity, its depth within limit and capacity)`` (floored
+    to its lot; nothing if that misses its minimums). The venue chosen is the one that fills
+    the most; among venues that fill the same (to 1e-12 of the request, e.g. all of it), the one
+    with the lowest cost for a buy (notional + fees) or the highest net proceeds for a sell; a
+    remaining tie goes to the venue listed first. If no venue can fill anything the split has
+    no allocations and everything is unfilled. Same validation as :func:`split_order`.
+    """
+    problem = _Problem(side, quantity, venues, limit_price)
+    rules = _Rules(problem) if problem.has_discrete_rules() else None
+    fill, per_venue = _single_venue(problem, rules)
+    return _result(problem, fill, per_venue if rules is not None else None)
