@@ -49,6 +49,7 @@ class L2Book:
         self.ts_last = 0
         self.sequence = 0
         self.version = 0  # bumped on every change; lets readers conflate recomputation
+        self._dirty: dict[tuple[Side, Decimal], Decimal] = {}
 
     # -- updates --------------------------------------------------------------------------------
 
@@ -56,38 +57,65 @@ class L2Book:
         if isinstance(message, BookSnapshot):
             self._book.clear(message.ts)
             self.levels = {"buy": {}, "sell": {}}
+            self._dirty.clear()
+        bids, asks, dirty = self.levels["buy"], self.levels["sell"], self._dirty
         for level in message.bids:
-            self.set_level("buy", level.price, level.size, message.ts)
+            if level.size:
+                bids[level.price] = level.size
+            else:
+                bids.pop(level.price, None)
+            dirty[("buy", level.price)] = level.size
         for level in message.asks:
-            self.set_level("sell", level.price, level.size, message.ts)
+            if level.size:
+                asks[level.price] = level.size
+            else:
+                asks.pop(level.price, None)
+            dirty[("sell", level.price)] = level.size
         self.ts_last = message.ts
         self.sequence = message.sequence
         self.version += 1
 
     def set_level(self, side: Side, price: Decimal, size: Decimal, ts: int) -> None:
         """Set a level's absolute size (0 removes it). ``side`` is the resting side: buy = bid."""
-        if price.normalize().as_tuple().exponent < -self.price_precision:
-            raise ValueError(
-                f"{self.venue} {self.symbol}: price {price} finer than {self.price_precision} decimals"
-            )
-        book_side = OrderSide.BUY if side == "buy" else OrderSide.SELL
-        order = BookOrder(
-            book_side,
-            Price(float(price), self.price_precision),
-            Quantity(float(size), self.size_precision),
-            0,
-        )
         if size > 0:
-            self._book.update(order, ts)
             self.levels[side][price] = size
-        elif self.levels[side].pop(price, None) is not None:
-            self._book.delete(order, ts)
+        else:
+            self.levels[side].pop(price, None)
+        self._dirty[(side, price)] = size
+        self.ts_last = max(self.ts_last, ts)
         self.version += 1
+
+    def _flush(self) -> None:
+        """Hand the levels changed since the last read to nautilus_trader's book, each once.
+
+        This is the conflation: a burst of deltas on a level costs one book update when
+        someone next reads the ordered book, not one per delta.
+        """
+        book, ts = self._book, self.ts_last
+        for (side, price), size in self._dirty.items():
+            if price.normalize().as_tuple().exponent < -self.price_precision:
+                raise ValueError(
+                    f"{self.venue} {self.symbol}: price {price} finer than "
+                    f"{self.price_precision} decimals"
+                )
+            order = BookOrder(
+                OrderSide.BUY if side == "buy" else OrderSide.SELL,
+                Price(float(price), self.price_precision),
+                Quantity(float(size), self.size_precision),
+                0,
+            )
+            if size > 0:
+                book.update(order, ts)
+            else:
+                book.delete(order, ts)
+        self._dirty.clear()
 
     # -- reads ----------------------------------------------------------------------------------
 
     def best(self, side: Side) -> Decimal | None:
         """Best resting price on ``side`` (buy = best bid, sell = best ask)."""
+        if self._dirty:
+            self._flush()
         price = self._book.best_bid_price() if side == "buy" else self._book.best_ask_price()
         return None if price is None else price.as_decimal()
 
@@ -123,6 +151,8 @@ class L2Book:
             UUID4(),
             0,
         )
+        if self._dirty:
+            self._flush()
         resting = self.levels["sell" if taker_side == "buy" else "buy"]
         touched = self._book.simulate_fills(probe, self.price_precision, self.size_precision, True)
         out = []

@@ -23,7 +23,10 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 
 def demo_config_path() -> Path:
     """The embedded default config: inside the package when installed, else the repo's copy."""
-    for candidate in (PACKAGE_DIR / "configs" / "demo.toml", PACKAGE_DIR.parent / "configs" / "demo.toml"):
+    for candidate in (
+        PACKAGE_DIR / "configs" / "demo.toml",
+        PACKAGE_DIR.parent / "configs" / "demo.toml",
+    ):
         if candidate.exists():
             return candidate
     raise FileNotFoundError("demo.toml is missing from this installation")
@@ -51,7 +54,13 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     rows = [("NAME", "KIND", "DISTRIBUTION", "VERSION", "STATUS")]
     for s in plugins.statuses:
         rows.append(
-            (s.name, ",".join(s.kinds) or "-", s.distribution, s.version, "ok" if s.ok else f"error: {s.error}")
+            (
+                s.name,
+                ",".join(s.kinds) or "-",
+                s.distribution,
+                s.version,
+                "ok" if s.ok else f"error: {s.error}",
+            )
         )
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     for r in rows:
@@ -66,15 +75,20 @@ def cmd_journal(args: argparse.Namespace) -> int:
         print(f"{path}: no journal yet (the node has not run)", file=sys.stderr)
         return 2
     journal = Journal(path)
-    out = open(args.output, "wb") if args.output else sys.stdout.buffer
     try:
-        for entry in journal.entries():
-            out.write(b'{"seq":%d,"message":' % entry.seq + to_json(entry.message) + b"}\n")
-    finally:
         if args.output:
-            out.close()
+            with open(args.output, "wb") as out:
+                _write_journal(journal, out)
+        else:
+            _write_journal(journal, sys.stdout.buffer)
+    finally:
         journal.close()
     return 0
+
+
+def _write_journal(journal: Journal, out) -> None:
+    for entry in journal.entries():
+        out.write(b'{"seq":%d,"message":' % entry.seq + to_json(entry.message) + b"}\n")
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -169,7 +183,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("config")
     p.set_defaults(func=cmd_check)
 
-    p = sub.add_parser("plugins", help="list every plugin: name, kind, distribution, version, status")
+    p = sub.add_parser(
+        "plugins", help="list every plugin: name, kind, distribution, version, status"
+    )
     p.set_defaults(func=cmd_plugins)
 
     p = sub.add_parser("journal", help="print the node's journal as JSON lines")
@@ -193,7 +209,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--symbol", help="which pair, when a file holds several (e.g. BTC/USD)")
     p.add_argument("--fee", action="append", default=[], metavar="VENUE=BPS", help="taker fee")
     p.add_argument(
-        "--balance", action="append", default=[], metavar="VENUE=AMOUNT",
+        "--balance",
+        action="append",
+        default=[],
+        metavar="VENUE=AMOUNT",
         help="free balance: quote currency for a buy, base for a sell",
     )
     p.add_argument("--mode", choices=["split", "best-venue"], default="split")

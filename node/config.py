@@ -190,10 +190,16 @@ def load_config(path: str | Path, plugins: Plugins) -> NodeConfig:
         raise ConfigError([f"{file}: not valid TOML: {exc}"]) from None
 
     for key in sorted(set(raw) - _TOP_LEVEL):
-        problems.append(f"{file}: {key}: unknown key (expected one of {', '.join(sorted(_TOP_LEVEL))})")
+        problems.append(
+            f"{file}: {key}: unknown key (expected one of {', '.join(sorted(_TOP_LEVEL))})"
+        )
     if "node" not in raw:
-        problems.append(f"{file}: node: missing section [node] (needs at least name = \"...\")")
-    node = _convert(file, "node", raw.get("node", {}), NodeSection, problems) if "node" in raw else None
+        problems.append(f'{file}: node: missing section [node] (needs at least name = "...")')
+    node = (
+        _convert(file, "node", raw.get("node", {}), NodeSection, problems)
+        if "node" in raw
+        else None
+    )
     router = _convert(file, "router", raw.get("router", {}), RouterConfig, problems)
     restart = _convert(file, "restart", raw.get("restart", {}), RestartPolicy, problems)
     from node.risk import RiskConfig, build_checks
@@ -209,7 +215,9 @@ def load_config(path: str | Path, plugins: Plugins) -> NodeConfig:
     venues: dict[str, VenueEntry] = {}
     raw_venues = raw.get("venues", {})
     if not isinstance(raw_venues, dict):
-        problems.append(f"{file}: venues: expected a table of venues, got {type(raw_venues).__name__}")
+        problems.append(
+            f"{file}: venues: expected a table of venues, got {type(raw_venues).__name__}"
+        )
         raw_venues = {}
     for name, section in raw_venues.items():
         key = f"venues.{name}"
@@ -223,7 +231,9 @@ def load_config(path: str | Path, plugins: Plugins) -> NodeConfig:
             continue
         if plugin not in plugins.venues:
             known = ", ".join(sorted(r.name for r in plugins.venues)) or "none installed"
-            problems.append(f"{file}: {key}.plugin: unknown venue plugin {plugin!r} (known: {known})")
+            problems.append(
+                f"{file}: {key}.plugin: unknown venue plugin {plugin!r} (known: {known})"
+            )
             continue
         config_type = plugins.venues.get(plugin).config_type
         settings = _convert(file, key, section, config_type, problems) if config_type else section

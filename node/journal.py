@@ -86,7 +86,7 @@ class Journal:
             return self._seq
 
     def entries(self, after_seq: int = 0) -> Iterator[JournalEntry]:
-        """Every entry after ``after_seq`` in order; raises ``JournalCorrupt`` at the first bad row."""
+        """Every entry after ``after_seq``, in order; ``JournalCorrupt`` at the first bad row."""
         expected = after_seq + 1
         try:
             cursor = self._db.execute(

@@ -78,7 +78,10 @@ class Node:
         built: list[tuple[Component, object]] = [(c, None) for c in self.extra]
         built += [
             (Portfolio(currency), lambda: Portfolio(currency)),
-            (RiskManager(cfg.risk, checks, currency), lambda: RiskManager(cfg.risk, checks, currency)),
+            (
+                RiskManager(cfg.risk, checks, currency),
+                lambda: RiskManager(cfg.risk, checks, currency),
+            ),
             (Router(cfg.router, venue_names), lambda: Router(cfg.router, venue_names)),
         ]
         for venue in self.venues:
@@ -93,10 +96,8 @@ class Node:
         for component, factory in self._components():
             self.runtime.add(component, factory)
         self.runtime.start()
-        already = {
-            m.parent_id for m in self.journal.messages() if isinstance(m, SubmitParentOrder)
-        }
-        for ts, iterator, address in self._sources:
+        already = {m.parent_id for m in self.journal.messages() if isinstance(m, SubmitParentOrder)}
+        for _ts, iterator, address in self._sources:
             if self.kind == "replay":
                 self.runtime.add_source(iterator, to=address)
             else:

@@ -63,7 +63,9 @@ class Plugins:
     def book_sources(self) -> Registry[Any]:
         return self.registries["book-source"]
 
-    def call_lifecycle(self, hook: str, on_error: Callable[[str, str], None], **kwargs: Any) -> None:
+    def call_lifecycle(
+        self, hook: str, on_error: Callable[[str, str], None], **kwargs: Any
+    ) -> None:
         """Call a lifecycle hook on each plugin, each guarded: one failure does not stop others."""
         for impl in getattr(self.manager.hook, hook).get_hookimpls():
             try:

@@ -28,7 +28,9 @@ def _fmt(value: Decimal | None, places: int = 2) -> str:
 def _table(rows: list[tuple[str, ...]], out: TextIO, indent: str = "  ") -> None:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for row in rows:
-        cells = [row[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)]
+        cells = [row[0].ljust(widths[0])] + [
+            c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)
+        ]
         out.write(indent + "  ".join(cells) + "\n")
 
 
@@ -41,7 +43,13 @@ def print_routes(messages: Sequence[Message], out: TextIO) -> None:
         rows = [("venue", "quantity", "limit", "exp. avg", "exp. fee")]
         for leg in routed.legs:
             rows.append(
-                (leg.venue, str(leg.quantity), str(leg.limit_price), _fmt(leg.expected_average_price), _fmt(leg.expected_fee))
+                (
+                    leg.venue,
+                    str(leg.quantity),
+                    str(leg.limit_price),
+                    _fmt(leg.expected_average_price),
+                    _fmt(leg.expected_fee),
+                )
             )
         if routed.legs:
             _table(rows, out)
@@ -50,8 +58,9 @@ def print_routes(messages: Sequence[Message], out: TextIO) -> None:
         out.write(
             f"  expected avg price net of fees {_fmt(routed.expected_average_price, 4)}; "
             f"best single venue {routed.best_venue} {_fmt(routed.best_venue_average_price, 4)} "
-            f"(saving {_fmt(routed.saving_bps_vs_best_venue)} bps); first venue {routed.first_venue} "
-            f"{_fmt(routed.first_venue_average_price, 4)} (saving {_fmt(routed.saving_bps_vs_first_venue)} bps)\n"
+            f"(saving {_fmt(routed.saving_bps_vs_best_venue)} bps); "
+            f"first venue {routed.first_venue} {_fmt(routed.first_venue_average_price, 4)} "
+            f"(saving {_fmt(routed.saving_bps_vs_first_venue)} bps)\n"
         )
 
 
@@ -67,7 +76,14 @@ def print_executions(messages: Sequence[Message], out: TextIO) -> None:
         if r.venues:
             rows = [("venue", "filled", "avg price", "fees")]
             for v in r.venues:
-                rows.append((v.venue, str(v.quantity), _fmt(v.average_price, 4), f"{_fmt(v.fees, 4)} {v.fee_currency}"))
+                rows.append(
+                    (
+                        v.venue,
+                        str(v.quantity),
+                        _fmt(v.average_price, 4),
+                        f"{_fmt(v.fees, 4)} {v.fee_currency}",
+                    )
+                )
             _table(rows, out)
         out.write(
             f"  average price {_fmt(r.average_price, 4)}, arrival mid {_fmt(r.arrival_mid, 4)}, "
@@ -76,7 +92,8 @@ def print_executions(messages: Sequence[Message], out: TextIO) -> None:
         if r.best_venue is not None:
             out.write(
                 f"  vs whole order on best single venue ({r.best_venue} at "
-                f"{_fmt(r.best_venue_average_price, 4)} net): saved {_fmt(r.saving_bps_vs_best_venue)} bps\n"
+                f"{_fmt(r.best_venue_average_price, 4)} net): "
+                f"saved {_fmt(r.saving_bps_vs_best_venue)} bps\n"
             )
     for m in messages:
         if isinstance(m, ParentOrderRejected):

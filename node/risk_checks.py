@@ -193,8 +193,9 @@ def _signed(side: str, quantity: Decimal) -> Decimal:
     return quantity if side == "buy" else -quantity
 
 
-def _worst_after(view: RiskView, symbol: str, extra: SubmitOrder | None) -> tuple[Decimal, Decimal]:
-    """(|position| now, worst |position| if every open order on one side and ``extra`` fill)."""
+def _exposure(view: RiskView, symbol: str, extra: SubmitOrder | None = None) -> Decimal:
+    """Worst |position| in ``symbol`` over all venues if every open order on one side (and
+    ``extra``) filled."""
     with localcontext(EXACT):
         held = view.position(symbol)
         buys = view.open_quantity(symbol, "buy")
@@ -204,7 +205,7 @@ def _worst_after(view: RiskView, symbol: str, extra: SubmitOrder | None) -> tupl
                 buys += extra.quantity
             else:
                 sells += extra.quantity
-        return abs(held), max(abs(held + buys), abs(held - sells))
+        return max(abs(held + buys), abs(held - sells))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -313,12 +314,13 @@ def check_max_order_notional(
 
 
 def check_max_position(limits: MaxPositionLimits, order: SubmitOrder, view: RiskView) -> str | None:
-    now, after = _worst_after(view, order.symbol, order)
-    if after <= now:
-        return None  # it reduces (or keeps) the exposure
     symbol = order.symbol
+    after = _exposure(view, symbol, order)
+    if after <= _exposure(view, symbol):
+        return None  # it does not add to the worst case
     most = limits.max_quantity.get(symbol)
     if most is not None and after > most:
+        now = view.position(symbol)
         return f"position {symbol} would reach {after} > {most} (now {now}, with open orders)"
     if limits.max_notional is None and limits.max_pct_nav is None:
         return None
@@ -374,8 +376,8 @@ def check_max_gross_exposure(
         with localcontext(EXACT):
             for symbol in sorted(symbols):
                 extra = order if symbol == order.symbol else None
-                _, worst_before = _worst_after(view, symbol, None)
-                _, worst_after = _worst_after(view, symbol, extra)
+                worst_before = _exposure(view, symbol)
+                worst_after = _exposure(view, symbol, extra)
                 if worst_after == 0:
                     continue
                 if symbol == order.symbol:

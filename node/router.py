@@ -162,8 +162,12 @@ class Router(Component):
             self.connected.discard(message.venue)
 
     def consolidated_mid(self, symbol: str) -> Decimal | None:
-        bids = [b.best_bid for (v, s), b in self.books.items() if s == symbol and v in self.connected]
-        asks = [b.best_ask for (v, s), b in self.books.items() if s == symbol and v in self.connected]
+        bids = [
+            b.best_bid for (v, s), b in self.books.items() if s == symbol and v in self.connected
+        ]
+        asks = [
+            b.best_ask for (v, s), b in self.books.items() if s == symbol and v in self.connected
+        ]
         bids = [b for b in bids if b is not None]
         asks = [a for a in asks if a is not None]
         if not bids or not asks:
@@ -172,8 +176,16 @@ class Router(Component):
             return (max(bids) + min(asks)) / 2
         # Venues disagree so much that the consolidated book is crossed: its mid would say
         # nothing. Use the median of the venues' own mids instead.
-        mids = sorted(m for (v, s), b in self.books.items() if s == symbol and v in self.connected and (m := b.mid()) is not None)
-        return mids[len(mids) // 2] if len(mids) % 2 else (mids[len(mids) // 2 - 1] + mids[len(mids) // 2]) / 2
+        mids = sorted(
+            m
+            for (v, s), b in self.books.items()
+            if s == symbol and v in self.connected and (m := b.mid()) is not None
+        )
+        return (
+            mids[len(mids) // 2]
+            if len(mids) % 2
+            else (mids[len(mids) // 2 - 1] + mids[len(mids) // 2]) / 2
+        )
 
     # -- routing --------------------------------------------------------------------------------
 
@@ -273,7 +285,9 @@ class Router(Component):
         quantity = float(parent.remaining)
         quotes = [q for q in quotes if q.prices.size]
         if not quotes:
-            reason = "no venue can take the order: " + "; ".join(f"{v}: {r}" for v, r in excluded.items())
+            reason = "no venue can take the order: " + "; ".join(
+                f"{v}: {r}" for v, r in excluded.items()
+            )
             self._complete(parent, reason)
             return
         splitter = split_order if self.config.mode == "split" else best_single_venue
@@ -343,9 +357,15 @@ class Router(Component):
         for alloc in plan.allocations:
             ins = self.instruments[(alloc.venue, order.symbol)]
             rounding = ROUND_CEILING if order.side == "buy" else ROUND_FLOOR
-            price = (_dec(alloc.worst_price) / ins.tick_size).to_integral_value(rounding) * ins.tick_size
+            price = (_dec(alloc.worst_price) / ins.tick_size).to_integral_value(
+                rounding
+            ) * ins.tick_size
             if order.limit_price is not None:
-                price = min(price, order.limit_price) if order.side == "buy" else max(price, order.limit_price)
+                price = (
+                    min(price, order.limit_price)
+                    if order.side == "buy"
+                    else max(price, order.limit_price)
+                )
             prices[alloc.venue] = price
             sizes[alloc.venue] = _to_lots(_dec(alloc.quantity), ins.lot_size, ROUND_HALF_EVEN)
         if sizes:
@@ -361,7 +381,9 @@ class Router(Component):
             quantity, price = sizes[alloc.venue], prices[alloc.venue]
             if order.side == "buy":
                 free = self.free.get(alloc.venue, {}).get(ins.quote, Decimal(0))
-                affordable = _to_lots(free / (price * (1 + ins.taker_fee)), ins.lot_size, ROUND_FLOOR)
+                affordable = _to_lots(
+                    free / (price * (1 + ins.taker_fee)), ins.lot_size, ROUND_FLOOR
+                )
                 quantity = min(quantity, affordable)
             if quantity <= 0 or quantity * price < ins.min_notional or quantity < ins.min_quantity:
                 continue
@@ -416,14 +438,22 @@ class Router(Component):
             return
         child.done = True
         if isinstance(event, (OrderRejected, RiskRejected)):
-            why = event.reason if isinstance(event, OrderRejected) else f"{event.check}: {event.detail}"
+            why = (
+                event.reason
+                if isinstance(event, OrderRejected)
+                else f"{event.check}: {event.detail}"
+            )
             parent.banned[child.venue] = f"rejected: {why}"
         self._after_child(parent)
 
     def _after_child(self, parent: _Parent) -> None:
         if parent.working():
             return
-        if parent.canceled is None and parent.remaining > 0 and parent.attempt <= self.config.max_reroutes:
+        if (
+            parent.canceled is None
+            and parent.remaining > 0
+            and parent.attempt <= self.config.max_reroutes
+        ):
             self._route(parent)
         else:
             self._complete(parent)
@@ -438,7 +468,9 @@ class Router(Component):
         slippage = None
         if avg is not None and parent.arrival_mid:
             sign = 1 if order.side == "buy" else -1
-            slippage = (sign * (avg - parent.arrival_mid) / parent.arrival_mid * _BPS).quantize(Decimal("0.01"))
+            slippage = (sign * (avg - parent.arrival_mid) / parent.arrival_mid * _BPS).quantize(
+                Decimal("0.01")
+            )
         if parent.filled >= order.quantity:
             status = "filled"
         elif parent.canceled is not None:
@@ -468,7 +500,13 @@ class Router(Component):
             fee_currency=parent.fee_currency,
             child_orders=len(parent.children),
             venues=[
-                VenueFill(venue=v, quantity=q, average_price=n / q, fees=f, fee_currency=parent.fee_currency)
+                VenueFill(
+                    venue=v,
+                    quantity=q,
+                    average_price=n / q,
+                    fees=f,
+                    fee_currency=parent.fee_currency,
+                )
                 for v, (q, n, f) in sorted(parent.per_venue.items())
             ],
             started_ts=parent.started_ts,
@@ -483,7 +521,9 @@ class Router(Component):
         for cid in parent.children:
             self.child_parent.pop(cid, None)
         self.ctx.publish(
-            ParentOrderCompleted(parent_id=order.parent_id, status=status, reason=reason, report=report, ts=now)
+            ParentOrderCompleted(
+                parent_id=order.parent_id, status=status, reason=reason, report=report, ts=now
+            )
         )
 
 

@@ -38,11 +38,15 @@ Why a greedy merge solves it
    improved by exchanging the two). Ties between venues may be broken any way; a stable sort
    keeps each venue's own levels in book order, so every venue's fill stays a prefix.
 
-The implementation follows that reasoning, vectorised: the books go into one ``(venues, depth)``
-array (rows padded with empty levels), capacity truncation is a cumulative sum along each row,
-and the merge is one ``argsort`` of the fee-adjusted prices, one ``cumsum`` and a cut-off.
-No Python loop runs over levels. ``tests/node/test_split.py`` checks the cost against
-``scipy.optimize.linprog`` on real full-depth books.
+The implementation follows that reasoning, vectorised. Each :class:`VenueQuote` precomputes,
+once, what depends on its book alone: fee-adjusted prices and the running spend and size before
+each level (per venue, so rounding never mixes one venue's totals into another's). A split
+concatenates the venues' levels, truncates each venue at its capacity elementwise from those
+running sums (levels cut off by the capacity or the limit get an infinite key), then does one
+stable ``argsort`` of the fee-adjusted prices, one ``cumsum`` and a cut-off, and sums the
+touched levels per venue with ``bincount``. No Python loop runs over levels.
+``tests/node/test_split.py`` checks the cost against ``scipy.optimize.linprog`` on real
+full-depth books.
 
 Lots and minimums (not an LP any more; the rule here is sound, not optimal)
 --------------------------------------------------------------------------
@@ -73,6 +77,7 @@ Numerics: everything is float64. Quantities and notionals carry the usual roundi
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -111,6 +116,11 @@ def _readonly_float_array(values: object, venue: str, what: str) -> np.ndarray:
     return arr
 
 
+def _readonly(arr: np.ndarray) -> np.ndarray:
+    arr.flags.writeable = False
+    return arr
+
+
 @dataclass(frozen=True, eq=False)
 class VenueQuote:
     """One venue's side of the book that the order would take from, and its trading limits.
@@ -122,9 +132,11 @@ class VenueQuote:
     to sell. ``lot_size`` is the quantity step (0 = continuous); a venue's allocation is either
     0 or at least ``min_quantity`` and ``min_notional`` (raw price x quantity).
 
-    The arrays are validated and copied into read-only float64 arrays on construction, so the
-    kernel can trust them; a quote compares by identity (``eq=False``). An empty book is allowed
-    (the venue then takes nothing).
+    On construction the arrays are validated (finite, prices > 0, sizes >= 0, monotone) and
+    copied into read-only float64 arrays, and the per-venue sums the kernel needs are computed,
+    so a quote is meant to be made once per book update and reused. A quote compares by identity
+    (``eq=False``). An empty book is allowed (the venue then takes nothing); levels of size 0
+    are ignored.
     """
 
     venue: str
@@ -137,7 +149,12 @@ class VenueQuote:
     min_notional: float = 0.0
     #: +1 if prices ascend (an ask side), -1 if they descend (a bid side), 0 if flat or empty.
     direction: int = field(init=False, repr=False)
-    _rows: np.ndarray = field(init=False, repr=False)
+    # Internal: the levels of positive size as rows [price, size, key, size before the level]
+    # for a buy (key = price x (1 + fee)) and for a sell (key = -price x (1 - fee)), and the
+    # running spend of a buy before each level (fees included).
+    _buy: np.ndarray = field(init=False, repr=False)
+    _sell: np.ndarray = field(init=False, repr=False)
+    _spend_before: np.ndarray = field(init=False, repr=False)
     _depth: int = field(init=False, repr=False)
     _discrete: bool = field(init=False, repr=False)
 
@@ -160,19 +177,31 @@ class VenueQuote:
             direction = -1
         else:
             raise ValueError(f"venue {name!r}: prices are not sorted best first (not monotone)")
-        fee = float(self.fee)
+        try:
+            fee = float(self.fee)
+            capacity = float(self.capacity)
+            lot, min_quantity, min_notional = (
+                float(self.lot_size),
+                float(self.min_quantity),
+                float(self.min_notional),
+            )
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"venue {name!r}: fee and limits must be numbers: {exc}") from None
         if not 0.0 <= fee < 1.0:
             raise ValueError(f"venue {name!r}: fee {self.fee!r} must be a fraction in [0, 1)")
-        capacity = float(self.capacity)
         if not capacity >= 0.0:  # also refuses NaN
             raise ValueError(f"venue {name!r}: capacity {self.capacity!r} must be >= 0 (or inf)")
-        limits = []
-        for what in ("lot_size", "min_quantity", "min_notional"):
-            value = float(getattr(self, what))
+        for what, value in (
+            ("lot_size", lot),
+            ("min_quantity", min_quantity),
+            ("min_notional", min_notional),
+        ):
             if not (math.isfinite(value) and value >= 0.0):
                 raise ValueError(f"venue {name!r}: {what} {value!r} must be finite and >= 0")
-            limits.append(value)
-        lot, min_quantity, min_notional = limits
+        kept = sizes > 0
+        p, s = (prices, sizes) if kept.all() else (prices[kept], sizes[kept])
+        eff_buy = p * (1.0 + fee)
+        spend = eff_buy * s
         setattr_ = object.__setattr__
         setattr_(self, "prices", prices)
         setattr_(self, "sizes", sizes)
@@ -182,8 +211,11 @@ class VenueQuote:
         setattr_(self, "min_quantity", min_quantity)
         setattr_(self, "min_notional", min_notional)
         setattr_(self, "direction", direction)
-        setattr_(self, "_rows", _rows(prices, sizes, fee))
-        setattr_(self, "_depth", prices.size)
+        size_before = np.cumsum(s) - s
+        setattr_(self, "_buy", _readonly(np.stack([p, s, eff_buy, size_before])))
+        setattr_(self, "_sell", _readonly(np.stack([p, s, p * (fee - 1.0), size_before])))
+        setattr_(self, "_spend_before", _readonly(np.cumsum(spend) - spend))
+        setattr_(self, "_depth", int(p.size))
         setattr_(self, "_discrete", bool(lot or min_quantity or min_notional))
 
     @classmethod
@@ -249,34 +281,24 @@ class Split:
 
 
 # --------------------------------------------------------------------------------------------
-# Internals. The venues' levels are laid end to end in one flat array (venue after venue, each
-# best first); ``starts`` marks where each venue begins, for ``ufunc.reduceat``. Everything
-# that depends only on one venue's book (fee-adjusted prices, the running spend and size before
-# each level) is computed once when its VenueQuote is made, so a split does no per-venue
-# cumulative sums and rounding never mixes one venue's totals into another's.
-
-_PRICE, _ONE, _SIZE, _EFF_BUY, _NEG_EFF_SELL, _SPEND_BEFORE, _SIZE_BEFORE = range(7)
-
-
-def _rows(prices: np.ndarray, sizes: np.ndarray, fee: float) -> np.ndarray:
-    eff_buy = prices * (1.0 + fee)
-    spend = eff_buy * sizes
-    rows = np.empty((7, prices.size))
-    rows[_PRICE] = prices
-    rows[_ONE] = 1.0
-    rows[_SIZE] = sizes
-    rows[_EFF_BUY] = eff_buy
-    rows[_NEG_EFF_SELL] = prices * (fee - 1.0)
-    rows[_SPEND_BEFORE] = np.cumsum(spend) - spend
-    rows[_SIZE_BEFORE] = np.cumsum(sizes) - sizes
-    rows.flags.writeable = False
-    return rows
+# Internals. The venues' levels (of positive size) are laid end to end in one flat array,
+# venue after venue, each best first; ``starts`` marks where each venue begins.
 
 
 class _Problem:
     """The validated inputs of one split, as flat per-level arrays."""
 
-    __slots__ = ("avail", "buy", "key", "lens", "live", "quantity", "rows", "side", "starts")
+    __slots__ = (
+        "avail",
+        "buy",
+        "key",
+        "lens",
+        "live",
+        "prices",
+        "quantity",
+        "side",
+        "size_before",
+    )
 
     def __init__(
         self,
@@ -291,7 +313,7 @@ class _Problem:
             buy = False
         else:
             raise ValueError(f"side must be 'buy' or 'sell', got {side!r}")
-        if not isinstance(quantity, float):
+        if type(quantity) is not float:
             try:
                 quantity = float(quantity)
             except (TypeError, ValueError):
@@ -307,59 +329,115 @@ class _Problem:
                 raise ValueError(f"limit_price must be finite and > 0, got {limit_price!r}")
         if not venues:
             raise ValueError("no venues to route to")
+        if not all(type(v) is VenueQuote for v in venues):
+            raise ValueError("venues must all be VenueQuote")
         wrong = -1 if buy else 1
-        live = []
-        starts = []
-        lens = []
-        at = 0
-        for v in venues:
-            if not isinstance(v, VenueQuote):
-                raise ValueError(f"venues must be VenueQuote, got {type(v).__name__}")
-            if v.direction == wrong:
-                raise ValueError(
-                    f"venue {v.venue!r}: a {side} takes from the {'asks' if buy else 'bids'} "
-                    f"(prices {'ascending' if buy else 'descending'}), but its prices "
-                    f"{'descend' if buy else 'ascend'}"
-                )
-            n = v._depth
-            if n:
-                live.append(v)
-                starts.append(at)
-                lens.append(n)
-                at += n
-        if not live:
-            raise ValueError("every venue's book is empty: nothing to route to")
-        rows = live[0]._rows if len(live) == 1 else np.concatenate([v._rows for v in live], 1)
-        sizes = rows[_SIZE]
-        if limit_price is not None:
-            inside = rows[_PRICE] <= limit_price if buy else rows[_PRICE] >= limit_price
-            sizes = np.where(inside, sizes, 0.0)
-        capacity = [v.capacity for v in live]
-        if min(capacity) < math.inf:
-            cap = np.repeat(capacity, lens)
-            if buy:  # truncate where the running spend (fees included) reaches the capacity
-                room = (cap - rows[_SPEND_BEFORE]) / rows[_EFF_BUY]
-            else:  # truncate where the running quantity reaches the capacity
-                room = cap - rows[_SIZE_BEFORE]
-            sizes = np.minimum(sizes, np.maximum(room, 0.0))
+        if wrong in [v.direction for v in venues]:
+            v = next(v for v in venues if v.direction == wrong)
+            raise ValueError(
+                f"venue {v.venue!r}: a {side} takes from the {'asks' if buy else 'bids'} "
+                f"(prices {'ascending' if buy else 'descending'}), but its prices "
+                f"{'descend' if buy else 'ascend'}"
+            )
+        lens = [v._depth for v in venues]
+        if 0 in lens:
+            live = [v for v in venues if v._depth]
+            if not live:
+                raise ValueError("every venue's book is empty: nothing to route to")
+            lens = [n for n in lens if n]
+        else:
+            live = venues
+        if len(live) == 1:
+            rows = live[0]._buy if buy else live[0]._sell
+        else:
+            rows = np.concatenate([v._buy for v in live] if buy else [v._sell for v in live], 1)
+        prices = rows[0]
+        avail = rows[1]
+        key = rows[2]
+        capped = min([v.capacity for v in live]) < math.inf
+        if capped or limit_price is not None:
+            if limit_price is not None:
+                avail = np.where(prices <= limit_price if buy else prices >= limit_price, avail, 0)
+            if capped:
+                cap = np.repeat([v.capacity for v in live], lens)
+                if buy:  # cut where the running spend (fees included) reaches the capacity
+                    spent = (
+                        live[0]._spend_before
+                        if len(live) == 1
+                        else np.concatenate([v._spend_before for v in live])
+                    )
+                    room = (cap - spent) / key
+                else:  # cut where the running quantity reaches the capacity
+                    room = cap - rows[3]
+                avail = np.minimum(avail, np.maximum(room, 0.0))
+            key = np.where(avail > 0, key, math.inf)  # cut levels sort last, never touched
         self.side = side
         self.buy = buy
         self.quantity = quantity
         self.live = live
-        self.starts = starts
         self.lens = lens
-        self.rows = rows
-        self.avail = sizes
-        self.key = rows[_EFF_BUY] if buy else rows[_NEG_EFF_SELL]
+        self.prices = prices
+        self.avail = avail
+        self.key = key
+        self.size_before = rows[3]
+
+    @property
+    def starts(self) -> list[int]:
+        return list(itertools.accumulate(self.lens[:-1], initial=0))
 
     def has_discrete_rules(self) -> bool:
-        return any(v._discrete for v in self.live)
+        return any([v._discrete for v in self.live])
 
     def per_venue(self, values: np.ndarray) -> np.ndarray:
-        return np.add.reduceat(values, self.starts, axis=-1)
+        return np.add.reduceat(values, self.starts)
 
-    def per_level(self, values: np.ndarray | list[float]) -> np.ndarray:
+    def per_level(self, values: np.ndarray) -> np.ndarray:
         return np.repeat(values, self.lens)
+
+
+#: Books with more levels than this are pruned before sorting (see _continuous).
+_PRUNE_ABOVE = 256
+
+
+def _continuous(problem: _Problem) -> tuple[list[float], list[float], list[float]]:
+    """The LP optimum: each venue's quantity, notional and worst price."""
+    key, avail, prices = problem.key, problem.avail, problem.prices
+    quantity = problem.quantity
+    kept = None
+    if key.size > _PRUNE_ABOVE:
+        # A venue never takes more than the order, so a level whose venue already shows the
+        # whole quantity before it is never touched: leave it out of the sort.
+        kept = (problem.size_before < quantity).nonzero()[0]
+        if kept.size * 2 < key.size:
+            key = key[kept]
+            avail = avail[kept]
+        else:
+            kept = None
+    order = key.argsort(kind="stable")
+    ranked = avail[order]
+    total = np.add.accumulate(ranked)
+    target = min(quantity, float(total[-1]))
+    touched = min(int(total.searchsorted(target)) + 1, ranked.size)
+    take = ranked[:touched]
+    rest = target - (float(total[touched - 2]) if touched > 1 else 0.0)
+    take[-1] = min(max(rest, 0.0), float(take[-1]))
+    where = order[:touched] if kept is None else kept[order[:touched]]
+    lens = problem.lens
+    n = len(lens)
+    if n == 1:
+        venue = np.zeros(touched, dtype=np.intp)
+        starts = np.zeros(1, dtype=np.intp)
+    elif lens.count(lens[0]) == n:
+        venue = where // lens[0]
+        starts = np.arange(0, n * lens[0], lens[0])
+    else:
+        starts = np.array(problem.starts)
+        venue = starts.searchsorted(where, "right") - 1
+    per_venue = np.bincount(venue, take, n)
+    notional = np.bincount(venue, prices[where] * take, n)
+    # A venue's touched levels are a prefix of its book (stable sort, keys in book order).
+    worst = prices[starts + np.bincount(venue, minlength=n) - 1]  # junk where nothing touched
+    return per_venue.tolist(), notional.tolist(), worst.tolist()
 
 
 def _greedy(key: np.ndarray, avail: np.ndarray, target: float) -> np.ndarray:
@@ -377,16 +455,10 @@ def _greedy(key: np.ndarray, avail: np.ndarray, target: float) -> np.ndarray:
     return out
 
 
-def _continuous(problem: _Problem) -> tuple[np.ndarray, None]:
-    """The LP optimum, per level."""
-    avail = problem.avail
-    return _greedy(problem.key, avail, min(problem.quantity, float(avail.sum()))), None
-
-
 def _prefix_fill(problem: _Problem, quantity: np.ndarray) -> np.ndarray:
     """Each venue's quantity laid over its own levels in book order."""
-    before = problem.rows[_SIZE_BEFORE]  # levels cut by limit or capacity come after the cut
-    return np.minimum(problem.avail, np.maximum(problem.per_level(quantity) - before, 0.0))
+    spill = problem.per_level(quantity) - problem.size_before
+    return np.minimum(problem.avail, np.maximum(spill, 0.0))
 
 
 def _floor_lots(quantity: np.ndarray, lot: np.ndarray, most: np.ndarray) -> np.ndarray:
@@ -403,16 +475,22 @@ def _floor_lots(quantity: np.ndarray, lot: np.ndarray, most: np.ndarray) -> np.n
 class _Rules:
     """The venues' lots and minimums as arrays."""
 
+    __slots__ = ("lot", "min_notional", "min_quantity")
+
     def __init__(self, problem: _Problem) -> None:
         live = problem.live
         self.lot = np.array([v.lot_size for v in live])
         self.min_quantity = np.array([v.min_quantity for v in live])
         self.min_notional = np.array([v.min_notional for v in live])
-        self.prices = problem.rows[_PRICE]
 
     def met(self, problem: _Problem, quantity: np.ndarray, fill: np.ndarray) -> np.ndarray:
-        notional = problem.per_venue(self.prices * fill)
+        notional = problem.per_venue(problem.prices * fill)
         return (quantity >= self.min_quantity) & (notional >= self.min_notional)
+
+
+def _value(problem: _Problem, fill: np.ndarray) -> float:
+    """What the fill costs (buy) or minus what it nets (sell): lower is better."""
+    return float(np.where(fill > 0, problem.key, 0.0) @ fill)
 
 
 def _discrete(problem: _Problem) -> tuple[np.ndarray, np.ndarray]:
@@ -464,11 +542,6 @@ def _discrete(problem: _Problem) -> tuple[np.ndarray, np.ndarray]:
     return fill, quantity
 
 
-def _value(problem: _Problem, fill: np.ndarray) -> float:
-    """What the fill costs (buy) or minus what it nets (sell): lower is better."""
-    return float(problem.key @ fill)
-
-
 def _single_venue(problem: _Problem, rules: _Rules | None) -> tuple[np.ndarray, np.ndarray]:
     """Per-level fill and per-venue quantity of the best single venue (zero elsewhere).
 
@@ -486,7 +559,7 @@ def _single_venue(problem: _Problem, rules: _Rules | None) -> tuple[np.ndarray, 
     fill = _prefix_fill(problem, quantity)
     if not (quantity > 0).any():
         return fill, quantity
-    value = problem.per_venue(problem.key * fill)
+    value = problem.per_venue(np.where(fill > 0, problem.key, 0.0) * fill)
     candidates = quantity >= quantity.max() - _REL_EPS * problem.quantity
     best = int(np.argmin(np.where(candidates, value, math.inf)))
     keep = np.zeros(quantity.size, dtype=bool)
@@ -494,23 +567,22 @@ def _single_venue(problem: _Problem, rules: _Rules | None) -> tuple[np.ndarray, 
     return fill * problem.per_level(keep), quantity * keep
 
 
-def _result(problem: _Problem, fill: np.ndarray, quantity: np.ndarray | None) -> Split:
-    rows = problem.rows
+def _summarise(
+    problem: _Problem, fill: np.ndarray, quantity: np.ndarray
+) -> tuple[list[float], list[float], list[float]]:
+    """Per-venue quantity, notional and worst price of a per-level fill (a prefix per venue)."""
+    notional = problem.per_venue(problem.prices * fill)
     starts = problem.starts
-    sums = np.add.reduceat(rows[:2] * fill, starts, axis=1)  # notional, quantity
-    touched = fill > 0
-    if problem.buy:
-        worst = np.maximum.reduceat(np.where(touched, rows[_PRICE], -math.inf), starts)
-    else:
-        worst = np.minimum.reduceat(np.where(touched, rows[_PRICE], math.inf), starts)
-    notional_by_venue, quantity_by_venue = sums.tolist()
-    if quantity is not None:  # the exact lot multiples, not their sum over levels
-        quantity_by_venue = quantity.tolist()
+    deepest = np.array(starts) + np.add.reduceat((fill > 0).astype(np.intp), starts) - 1
+    return quantity.tolist(), notional.tolist(), problem.prices[deepest].tolist()
+
+
+def _finish(
+    problem: _Problem, quantity: list[float], notional: list[float], worst: list[float]
+) -> Split:
     allocations = []
     total_notional = total_fees = filled = 0.0
-    for v, q, x, w in zip(
-        problem.live, quantity_by_venue, notional_by_venue, worst.tolist(), strict=True
-    ):
+    for v, q, x, w in zip(problem.live, quantity, notional, worst, strict=True):
         if q > 0:
             fee = x * v.fee
             allocations.append(VenueAllocation(v.venue, q, w, x, fee))
@@ -548,10 +620,8 @@ def split_order(
     """
     problem = _Problem(side, quantity, venues, limit_price)
     if problem.has_discrete_rules():
-        fill, per_venue = _discrete(problem)
-    else:
-        fill, per_venue = _continuous(problem)
-    return _result(problem, fill, per_venue)
+        return _finish(problem, *_summarise(problem, *_discrete(problem)))
+    return _finish(problem, *_continuous(problem))
 
 
 def best_single_venue(
@@ -571,5 +641,4 @@ def best_single_venue(
     """
     problem = _Problem(side, quantity, venues, limit_price)
     rules = _Rules(problem) if problem.has_discrete_rules() else None
-    fill, per_venue = _single_venue(problem, rules)
-    return _result(problem, fill, per_venue if rules is not None else None)
+    return _finish(problem, *_summarise(problem, *_single_venue(problem, rules)))

@@ -117,7 +117,9 @@ def route_books(
     symbols = sorted({b.symbol for b in books})
     if symbol is None:
         if len(symbols) != 1:
-            raise WhatIfError(f"the files hold several pairs ({', '.join(symbols)}): pick one with --symbol")
+            raise WhatIfError(
+                f"the files hold several pairs ({', '.join(symbols)}): pick one with --symbol"
+            )
         symbol = symbols[0]
     books = [b for b in books if b.symbol == symbol]
     if not books:
@@ -142,14 +144,23 @@ def route_books(
     for book in books:
         fee = fee_bps.get(book.venue, Decimal(0)) / 10_000
         instrument = Instrument(
-            symbol=symbol, venue=book.venue, venue_symbol=symbol, base=base, quote=quote,
-            tick_size=_tick(book), lot_size=Decimal("0.00000001"), maker_fee=fee, taker_fee=fee,
+            symbol=symbol,
+            venue=book.venue,
+            venue_symbol=symbol,
+            base=base,
+            quote=quote,
+            tick_size=_tick(book),
+            lot_size=Decimal("0.00000001"),
+            maker_fee=fee,
+            taker_fee=fee,
         )
         runtime.publish(InstrumentsLoaded(venue=book.venue, instruments=[instrument]))
         amount = free.get(book.venue, _UNLIMITED)
         currency = quote if side == "buy" else base
         runtime.publish(
-            BalancesUpdated(venue=book.venue, balances={currency: Balance(total=amount, free=amount)})
+            BalancesUpdated(
+                venue=book.venue, balances={currency: Balance(total=amount, free=amount)}
+            )
         )
         runtime.publish(VenueConnected(venue=book.venue))
         runtime.publish(book)
@@ -167,7 +178,9 @@ def route_books(
         raise WhatIfError(done[0].reason if done else "the router made no plan")
     plan: OrderRouted = routed[0]
     allocations = [
-        VenueRoute(leg.venue, leg.quantity, leg.limit_price, leg.expected_average_price, leg.expected_fee)
+        VenueRoute(
+            leg.venue, leg.quantity, leg.limit_price, leg.expected_average_price, leg.expected_fee
+        )
         for leg in plan.legs
     ]
     filled = sum((a.quantity for a in allocations), Decimal(0))
@@ -198,10 +211,22 @@ def format_route(answer: RouteAnswer) -> str:
     lines = [f"{answer.side} {answer.quantity} {answer.symbol} ({answer.mode}):"]
     rows = [("venue", "quantity", "worst price", "avg price", "fees")]
     for a in answer.allocations:
-        rows.append((a.venue, f"{a.quantity:f}", f"{a.worst_price:f}", f"{a.average_price:,.4f}", f"{a.fees:,.4f}"))
+        rows.append(
+            (
+                a.venue,
+                f"{a.quantity:f}",
+                f"{a.worst_price:f}",
+                f"{a.average_price:,.4f}",
+                f"{a.fees:,.4f}",
+            )
+        )
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
     for r in rows:
-        lines.append("  " + r[0].ljust(widths[0]) + "".join("  " + c.rjust(w) for c, w in zip(r[1:], widths[1:], strict=True)))
+        lines.append(
+            "  "
+            + r[0].ljust(widths[0])
+            + "".join("  " + c.rjust(w) for c, w in zip(r[1:], widths[1:], strict=True))
+        )
     lines.append(
         f"total {what} net of fees {answer.total_cost:,}; average {answer.average_price} per unit; "
         f"fees {answer.fees:,.4f}"

@@ -1,1 +1,1 @@
-"""Runtimes host components: ``live`` (pykka threads, wall clock) and ``replay`` (simulated time)."""
+"""Runtimes host components: ``live`` (pykka threads, wall clock), ``replay`` (simulated time)."""

@@ -110,7 +110,9 @@ class _LiveContext:
     def schedule(self, delay_ns: int, name: str, payload: Any = None) -> int:
         return self._rt.clock.call_later(
             delay_ns,
-            lambda: self._rt.send(self._name, TimerFired(name=name, payload=payload, ts=time.time_ns())),
+            lambda: self._rt.send(
+                self._name, TimerFired(name=name, payload=payload, ts=time.time_ns())
+            ),
         )
 
     def cancel_timer(self, timer_id: int) -> None:
@@ -204,7 +206,9 @@ class LiveRuntime:
         for name in self.order:
             self.refs[name] = _ComponentActor.start(self, self.hosted[name])
 
-    def add_source(self, messages: Iterable[Message], to: str | None = None, speed: float = 1.0) -> None:
+    def add_source(
+        self, messages: Iterable[Message], to: str | None = None, speed: float = 1.0
+    ) -> None:
         """Play a recorded stream paced in wall-clock time (``speed`` × real time)."""
 
         def feed() -> None:
@@ -251,7 +255,9 @@ class LiveRuntime:
             self.publish(event)
         name = hosted.component.name
         if decision.restart_after_ns is not None:
-            self.clock.call_later(decision.restart_after_ns, lambda: self.refs[name].tell(_Restart()))
+            self.clock.call_later(
+                decision.restart_after_ns, lambda: self.refs[name].tell(_Restart())
+            )
         elif decision.halt is not None and "risk" in self.refs:
             self.send("risk", decision.halt)
 

@@ -139,7 +139,9 @@ class ReplayRuntime:
     def schedule(self, address: str, delay_ns: int, name: str, payload: Any = None) -> int:
         timer_id = next(self._timer_ids)
         due = self.now + max(0, int(delay_ns))
-        heapq.heappush(self._timers, (due, timer_id, address, TimerFired(name=name, payload=payload, ts=due)))
+        heapq.heappush(
+            self._timers, (due, timer_id, address, TimerFired(name=name, payload=payload, ts=due))
+        )
         return timer_id
 
     def cancel_timer(self, timer_id: int) -> None:

@@ -32,7 +32,9 @@ class RestingOrder:
     remaining: Decimal
     queue_ahead: Decimal
     filled: Decimal = Decimal(0)
-    reserved: Decimal = Decimal(0)  # what the venue holds back for it (quote for buys, base for sells)
+    reserved: Decimal = Decimal(
+        0
+    )  # what the venue holds back for it (quote for buys, base for sells)
 
 
 @dataclass(frozen=True)
@@ -80,7 +82,9 @@ class SymbolBook:
         out: list[BookLevel] = []
         left = quantity
         for level in self.book.sweep(side, quantity):
-            if limit is not None and (level.price > limit if side == "buy" else level.price < limit):
+            if limit is not None and (
+                level.price > limit if side == "buy" else level.price < limit
+            ):
                 break
             take = min(left, level.size)
             out.append(BookLevel(level.price, take))
@@ -90,7 +94,7 @@ class SymbolBook:
         return out
 
     def take(self, side: Side, levels: list[BookLevel], ts: int) -> list[Execution]:
-        """Execute a sweep: our fills remove the liquidity they took until the stream refreshes it."""
+        """Execute a sweep; our fills remove the liquidity they took until the stream refreshes it."""
         mid = self.book.mid()
         resting_side: Side = "sell" if side == "buy" else "buy"
         executions = []

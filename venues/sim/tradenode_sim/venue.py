@@ -127,7 +127,9 @@ class SimVenue(Venue):
 
     def on_start(self) -> None:
         now = self.ctx.now()
-        self.ctx.publish(InstrumentsLoaded(venue=self.venue, instruments=self.instruments(), ts=now))
+        self.ctx.publish(
+            InstrumentsLoaded(venue=self.venue, instruments=self.instruments(), ts=now)
+        )
         self._publish_balances()
         self.ctx.publish(VenueConnected(venue=self.venue, ts=now))
 
@@ -140,15 +142,15 @@ class SimVenue(Venue):
             elif message.name == "cancel":
                 self._do_cancel(message.payload)
             return
-        if isinstance(message, (BookSnapshot, BookDeltas)):
+        cls = message.__class__
+        if cls is BookDeltas or cls is BookSnapshot:
             sb = self.books.get(message.symbol)
             if sb is not None:
                 sb.book.apply(message)
                 if sb.resting:
-                    sb.book.ts_last = message.ts
                     sb.on_book_update()
             self.ctx.publish(message)
-        elif isinstance(message, TradeTick):
+        elif cls is TradeTick:
             sb = self.books.get(message.symbol)
             if sb is not None and sb.resting:
                 for resting, execution in sb.on_trade(message):
@@ -191,7 +193,9 @@ class SimVenue(Venue):
             return f"duplicate client order id {order.client_order_id}"
         ins = sb.instrument
         if order.quantity <= 0 or order.quantity % ins.lot_size:
-            return f"quantity {order.quantity} is not a positive multiple of lot size {ins.lot_size}"
+            return (
+                f"quantity {order.quantity} is not a positive multiple of lot size {ins.lot_size}"
+            )
         if order.quantity < ins.min_quantity:
             return f"quantity {order.quantity} below minimum {ins.min_quantity} {ins.base}"
         if ins.max_quantity is not None and order.quantity > ins.max_quantity:
@@ -208,11 +212,17 @@ class SimVenue(Venue):
             return f"no {order.symbol} liquidity on {self.venue} to price a market order"
         notional = price * order.quantity
         if notional < ins.min_notional:
-            return f"notional {notional:.2f} {ins.quote} below minimum {ins.min_notional} {ins.quote}"
+            return (
+                f"notional {notional:.2f} {ins.quote} below minimum {ins.min_notional} {ins.quote}"
+            )
         need_currency, need = self._reservation(sb, order, price)
-        free = self.totals.get(need_currency, Decimal(0)) - self.reserved.get(need_currency, Decimal(0))
+        free = self.totals.get(need_currency, Decimal(0)) - self.reserved.get(
+            need_currency, Decimal(0)
+        )
         if need > free:
-            return f"insufficient {need_currency} balance: need {_amount(need)}, free {_amount(free)}"
+            return (
+                f"insufficient {need_currency} balance: need {_amount(need)}, free {_amount(free)}"
+            )
         return None
 
     @staticmethod
@@ -220,7 +230,9 @@ class SimVenue(Venue):
         levels = sb.marketable_levels(order.side, order.quantity, None)
         return levels[-1].price if levels else None
 
-    def _reservation(self, sb: SymbolBook, order: SubmitOrder, price: Decimal) -> tuple[str, Decimal]:
+    def _reservation(
+        self, sb: SymbolBook, order: SubmitOrder, price: Decimal
+    ) -> tuple[str, Decimal]:
         ins = sb.instrument
         if order.side == "buy":
             can_rest = order.order_type == "limit" and order.time_in_force == "gtc"
@@ -246,9 +258,13 @@ class SimVenue(Venue):
         available = sum((lv.size for lv in levels), Decimal(0))
         if order.time_in_force == "fok" and available < order.quantity:
             self._accept(order)
-            self._expire(order, Decimal(0), f"fill-or-kill: only {available} of {order.quantity} available")
+            self._expire(
+                order, Decimal(0), f"fill-or-kill: only {available} of {order.quantity} available"
+            )
             return
-        currency, reserve = self._reservation(sb, order, limit or (levels[-1].price if levels else Decimal(0)))
+        currency, reserve = self._reservation(
+            sb, order, limit or (levels[-1].price if levels else Decimal(0))
+        )
         self._order_seq += 1
         resting = RestingOrder(
             order=order,
@@ -276,8 +292,12 @@ class SimVenue(Venue):
                 BookDeltas(
                     venue=self.venue,
                     symbol=order.symbol,
-                    bids=[] if resting_side == "sell" else [BookLevel(lv.price, sb.book.size_at("buy", lv.price)) for lv in levels],
-                    asks=[] if resting_side == "buy" else [BookLevel(lv.price, sb.book.size_at("sell", lv.price)) for lv in levels],
+                    bids=[]
+                    if resting_side == "sell"
+                    else [BookLevel(lv.price, sb.book.size_at("buy", lv.price)) for lv in levels],
+                    asks=[]
+                    if resting_side == "buy"
+                    else [BookLevel(lv.price, sb.book.size_at("sell", lv.price)) for lv in levels],
                     sequence=sb.book.sequence,
                     ts=now,
                 )
