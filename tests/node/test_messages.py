@@ -1,4 +1,4 @@
-"""Every message survives the wire forms (msgpack for the journal and bus, JSON for tools) exactly."""
+"""Every message survives both wire forms (msgpack for journal and bus, JSON for tools) exactly."""
 
 from __future__ import annotations
 
@@ -61,9 +61,7 @@ def _sample(t: msgspec.inspect.Type, path: str, default: Any = msgspec.NODEFAULT
     if isinstance(t, i.AnyType):
         return {"k": [1, "two", None, True]}  # round-trips as itself through msgpack and JSON
     if isinstance(t, i.StructType):
-        return t.cls(
-            **{f.name: _sample(f.type, f"{path}.{f.name}", f.default) for f in t.fields}
-        )
+        return t.cls(**{f.name: _sample(f.type, f"{path}.{f.name}", f.default) for f in t.fields})
     raise AssertionError(f"no sample for {t!r} at {path}")  # pragma: no cover
 
 
@@ -82,7 +80,13 @@ ALL = pytest.mark.parametrize("cls", MESSAGE_TYPES, ids=lambda c: c.__name__)
 
 def test_message_types_are_found():
     names = {c.__name__ for c in MESSAGE_TYPES}
-    assert {"SubmitOrder", "OrderFilled", "OrderPartiallyFilled", "TimerFired", "BookSnapshot"} <= names
+    assert {
+        "SubmitOrder",
+        "OrderFilled",
+        "OrderPartiallyFilled",
+        "TimerFired",
+        "BookSnapshot",
+    } <= names
     # Abstract bases and the private fill base are not messages of their own.
     assert not names & {"Message", "Command", "Event", "MarketData", "_Fill"}
     assert len(names) == len(MESSAGE_TYPES)

@@ -212,7 +212,8 @@ def test_registry_duplicate_names_both_plugins():
     registry.add("binance", object)
     registry.current_plugin = "second-plugin"
     with pytest.raises(
-        RegistrationError, match="venue 'binance' registered by both 'first-plugin' and 'second-plugin'"
+        RegistrationError,
+        match="venue 'binance' registered by both 'first-plugin' and 'second-plugin'",
     ):
         registry.add("binance", dict)
     assert registry.get("binance").target is object
@@ -225,7 +226,9 @@ def test_registry_duplicate_within_one_plugin_names_it_twice():
     registry: Registry[Any] = Registry("risk-check")
     registry.current_plugin = "mine"
     registry.add("max-notional", len)
-    with pytest.raises(RegistrationError, match="'max-notional' registered by both 'mine' and 'mine'"):
+    with pytest.raises(
+        RegistrationError, match="'max-notional' registered by both 'mine' and 'mine'"
+    ):
         registry.add("max-notional", len)
 
 

@@ -240,11 +240,20 @@ def test_risk_config_is_strict():
 
 
 def test_builtin_checks_register_through_the_plugin_hook():
-    from node.plugins import load_plugins
+    import importlib.metadata as md
 
-    plugins = load_plugins()
-    assert [r.name for r in plugins.risk_checks] == [r.name for r in builtin_checks()]
-    assert {r.plugin for r in plugins.risk_checks} == {"risk-checks"}
+    import pluggy
+
+    from node import hookspecs
+
+    (entry,) = [e for e in md.entry_points(group="tradenode") if e.name == "risk-checks"]
+    manager = pluggy.PluginManager(hookspecs.PROJECT)
+    manager.add_hookspecs(hookspecs)
+    manager.register(entry.load(), name=entry.name)
+    registry: Registry[Any] = Registry("risk-check")
+    manager.hook.tradenode_register_risk_checks(registry=registry)
+    assert [r.name for r in registry] == [r.name for r in builtin_checks()]
+    assert len(registry.entries) == 14
 
 
 # ------------------------------------------------------------------------------------------------

@@ -46,7 +46,12 @@ def accepted(i: int, ts: int = 0) -> OrderAccepted:
 
 def tick(ts: int, price: str, venue: str = "sim") -> TradeTick:
     return TradeTick(
-        venue=venue, symbol="BTC/USDT", price=Decimal(price), size=Decimal("0.5"), aggressor="buy", ts=ts
+        venue=venue,
+        symbol="BTC/USDT",
+        price=Decimal(price),
+        size=Decimal("0.5"),
+        aggressor="buy",
+        ts=ts,
     )
 
 
@@ -184,7 +189,9 @@ def test_run_until_and_advance_stop_the_clock():
     ticker = Ticker()
     rt.add(ticker)
     rt.start()
-    assert rt.run(until_ns=START + 2 * MS) == 2  # "negative" and "two"; "two" due exactly at the bound
+    assert (
+        rt.run(until_ns=START + 2 * MS) == 2
+    )  # "negative" and "two"; "two" due exactly at the bound
     assert rt.now == START + 2 * MS
     assert rt.advance(1 * MS) == 0  # nothing due up to +3 ms (the canceled timer is skipped)
     assert rt.now == START + 3 * MS
@@ -325,10 +332,15 @@ class SimVenue(Component):
             vid = f"V{next(self.ids)}"
             ctx.publish(
                 OrderAccepted(
-                    client_order_id=message.client_order_id, venue="sim", venue_order_id=vid, ts=ctx.now()
+                    client_order_id=message.client_order_id,
+                    venue="sim",
+                    venue_order_id=vid,
+                    ts=ctx.now(),
                 )
             )
-            ctx.schedule(1 * MS, "fill", payload=[message.client_order_id, vid, str(message.quantity)])
+            ctx.schedule(
+                1 * MS, "fill", payload=[message.client_order_id, vid, str(message.quantity)]
+            )
         elif isinstance(message, TimerFired):
             coid, vid, qty = message.payload
             price = self.last if self.last is not None else Decimal("0.1") + Decimal("0.2")
@@ -422,7 +434,9 @@ class Flaky(Component):
     ``log`` is shared by every instance the factory makes, so the test can see all of them.
     """
 
-    def __init__(self, log: list[tuple[int, str, Any]], fail_instances: Iterable[int] = (1,)) -> None:
+    def __init__(
+        self, log: list[tuple[int, str, Any]], fail_instances: Iterable[int] = (1,)
+    ) -> None:
         super().__init__("worker")
         log.append((0, "init", None))
         self.log = log
@@ -461,7 +475,12 @@ def test_replay_restarts_failed_component_after_backoff(tmp_path: Path):
     rt.run()
     failed, restarted = events.messages
     assert isinstance(failed, ComponentFailed)
-    assert (failed.component, failed.attempt, failed.restarting, failed.ts) == ("worker", 1, True, START)
+    assert (failed.component, failed.attempt, failed.restarting, failed.ts) == (
+        "worker",
+        1,
+        True,
+        START,
+    )
     assert "RuntimeError: instance 1 refuses ['c1']" in failed.error
     assert "test_runtime.py" in failed.error  # names where it failed
     assert isinstance(restarted, ComponentRestarted)
@@ -477,7 +496,10 @@ def test_replay_restarts_failed_component_after_backoff(tmp_path: Path):
     assert new.history is not None
     assert "c1" in ids(new.history)
     assert any(isinstance(m, ComponentFailed) for m in new.history)
-    assert [e for e in log if e[0] == 2 and e[1] == "got"] == [(2, "got", ["c2"]), (2, "got", ["c3"])]
+    assert [e for e in log if e[0] == 2 and e[1] == "got"] == [
+        (2, "got", ["c2"]),
+        (2, "got", ["c3"]),
+    ]
     assert log.index(next(e for e in log if e[0] == 2 and e[1] == "restore")) < log.index(
         (2, "got", ["c2"])
     )

@@ -94,7 +94,7 @@ class SymbolBook:
         return out
 
     def take(self, side: Side, levels: list[BookLevel], ts: int) -> list[Execution]:
-        """Execute a sweep; our fills remove the liquidity they took until the stream refreshes it."""
+        """Execute a sweep; our fills remove what they took until the stream refreshes it."""
         mid = self.book.mid()
         resting_side: Side = "sell" if side == "buy" else "buy"
         executions = []

@@ -1,0 +1,161 @@
+"""Router split kernel: latency against scipy's LP, and what splitting saves over one venue.
+
+Run: ``uv run python benchmarks/router_split.py`` (about a minute). Prints markdown tables.
+
+Books: the real order-graph BTC/USD snapshot (bitfinex, bittrex, bitstamp, coinbase) with taker
+fees bitfinex 0.20 %, bittrex 0.25 %, bitstamp 0.50 %, coinbase 0.30 %.
+
+* "N venues x 50 levels": the first 50 levels of each real venue; 3 venues are bitfinex, bittrex
+  and bitstamp; for 5 and 10 venues the four real books are repeated in turn, each copy with its
+  prices scaled by a random factor within +-5 bps, its sizes by a random factor in [0.5, 1.5]
+  and a fee drawn from the four above (seeded, so every run times the same books).
+* "full depth": the four real books as they are (1000 + 100 + 6553 + 50 asks, 1000 + 100 +
+  3185 + 50 bids, absurd far levels included).
+
+Each problem is timed one call at a time with ``perf_counter_ns`` after a warm-up (p50 and
+p99 over the calls). The baseline is ``scipy.optimize.linprog(method="highs")`` on the same LP
+(one variable per level, cost ``price x (1 + fee)`` for a buy, ``-price x (1 - fee)`` for a
+sell, ``0 <= q <= size``, ``sum q = quantity``), the kernel on the same ``VenueQuote`` objects
+(made once, outside the timing: the router makes them once per book update).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+import tradenode_sim
+from scipy.optimize import linprog
+from tradenode_sim.sources.order_graph import load_order_graph
+
+from node.split import VenueQuote, best_single_venue, split_order
+
+ORDER_GRAPH = Path(tradenode_sim.__file__).parent / "data" / "order-graph" / "run1-1.json"
+FEES = {"bitfinex": 0.002, "bittrex": 0.0025, "bitstamp": 0.005, "coinbase": 0.003}
+VENUES = ("bitfinex", "bittrex", "bitstamp", "coinbase")
+TIMED_QUANTITY = 20.0  # BTC: spreads over several venues in every set below
+SAVING_SIZES = (0.1, 0.5, 1, 2, 5, 10, 25, 50, 100)
+
+
+def real_quotes(side: str) -> list[VenueQuote]:
+    books = {b.venue: b for b in load_order_graph(ORDER_GRAPH) if b.symbol == "BTC/USD"}
+    return [VenueQuote.from_book(books[v], side, FEES[v]) for v in VENUES]
+
+
+def synthetic(real: list[VenueQuote], n: int, depth: int = 50) -> list[VenueQuote]:
+    if n <= len(real):
+        return [VenueQuote(v.venue, v.prices[:depth], v.sizes[:depth], v.fee) for v in real[:n]]
+    rng = np.random.default_rng(7)
+    out = []
+    for i in range(n):
+        v = real[i % len(real)]
+        if i < len(real):
+            prices, sizes, fee = v.prices[:depth], v.sizes[:depth], v.fee
+        else:
+            prices = v.prices[:depth] * (1 + rng.uniform(-5e-4, 5e-4))
+            sizes = v.sizes[:depth] * rng.uniform(0.5, 1.5, size=min(depth, v.sizes.size))
+            fee = float(rng.choice(list(FEES.values())))
+        out.append(VenueQuote(f"{v.venue}-{i}", prices, sizes, fee))
+    return out
+
+
+def lp_pieces(side: str, venues: list[VenueQuote]):
+    prices = np.concatenate([v.prices for v in venues])
+    fee = np.concatenate([np.full(v.prices.size, v.fee) for v in venues])
+    unit = prices * (1 + fee) if side == "buy" else -prices * (1 - fee)
+    bounds = np.column_stack([np.zeros(prices.size), np.concatenate([v.sizes for v in venues])])
+    return unit, np.ones((1, prices.size)), bounds
+
+
+def timings(fn, calls: int, warmup: int) -> np.ndarray:
+    for _ in range(warmup):
+        fn()
+    out = np.empty(calls)
+    clock = time.perf_counter_ns
+    for i in range(calls):
+        start = clock()
+        fn()
+        out[i] = clock() - start
+    return out / 1000.0  # microseconds
+
+
+def latency_table() -> list[str]:
+    lines = [
+        f"Order: {TIMED_QUANTITY:g} BTC. Times in µs; ratio = linprog p50 / split_order p50.",
+        "",
+        "| side | books | levels | split_order p50 | p99 | linprog p50 | p99 | ratio |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for side in ("buy", "sell"):
+        real = real_quotes(side)
+        cases = [(f"{n} venues x 50", synthetic(real, n)) for n in (3, 5, 10)]
+        cases.append(("full depth (4 venues)", real))
+        for name, venues in cases:
+            levels = sum(v.prices.size for v in venues)
+            full = levels > 1000
+            ours = timings(
+                lambda v=venues: split_order(side, TIMED_QUANTITY, v),
+                calls=3000 if full else 20000,
+                warmup=200,
+            )
+            unit, a_eq, bounds = lp_pieces(side, venues)
+            lp = timings(
+                lambda u=unit, a=a_eq, b=bounds: linprog(
+                    u, A_eq=a, b_eq=[TIMED_QUANTITY], bounds=b, method="highs"
+                ),
+                calls=30 if full else 200,
+                warmup=3,
+            )
+            # Same answer, or the comparison means nothing.
+            res = linprog(unit, A_eq=a_eq, b_eq=[TIMED_QUANTITY], bounds=bounds, method="highs")
+            cost = split_order(side, TIMED_QUANTITY, venues).cost
+            assert math.isclose(abs(res.fun), cost, rel_tol=1e-9), (res.fun, cost)
+            p50, p99 = np.percentile(ours, [50, 99])
+            l50, l99 = np.percentile(lp, [50, 99])
+            lines.append(
+                f"| {side} | {name} | {levels} | {p50:.1f} | {p99:.1f} | "
+                f"{l50:.0f} | {l99:.0f} | {l50 / p50:.0f}x |"
+            )
+    return lines
+
+
+def saving_table() -> list[str]:
+    lines = [
+        "Average prices are net of taker fees (a buy's cost / a sell's net proceeds per BTC); "
+        "saving = how much better the split's net price is than the best single venue's, in bps.",
+        "",
+        "| side | size BTC | split avg price | venues used | best venue | best venue avg price "
+        "| saving bps |",
+        "| --- | ---: | ---: | ---: | --- | ---: | ---: |",
+    ]
+    for side in ("buy", "sell"):
+        venues = real_quotes(side)
+        for size in SAVING_SIZES:
+            split = split_order(side, size, venues)
+            single = best_single_venue(side, size, venues)
+            assert split.unfilled == 0 and single.unfilled == 0
+            ours, theirs = split.average_price, single.average_price
+            saving = (theirs - ours if side == "buy" else ours - theirs) / theirs * 1e4
+            lines.append(
+                f"| {side} | {size:g} | {ours:,.2f} | {len(split.allocations)} | "
+                f"{single.allocations[0].venue} | {theirs:,.2f} | {saving:.2f} |"
+            )
+    return lines
+
+
+def main() -> None:
+    cpu = platform.processor() or platform.machine()
+    print(f"# machine: {os.cpu_count()} cores, {cpu}, Python {platform.python_version()}, "
+          f"numpy {np.__version__}")
+    print()
+    print("\n".join(latency_table()))
+    print()
+    print("\n".join(saving_table()))
+
+
+if __name__ == "__main__":
+    main()
