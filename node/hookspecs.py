@@ -40,7 +40,7 @@ def tradenode_register_risk_checks(registry: Registry[Any]) -> None:
     """Register pre-trade risk checks: ``registry.add(name, check, LimitsStruct)``.
 
     ``check(limits, order, view) -> str | None`` returns the reason with its numbers when the
-    order must be refused. ``limits`` is the ``[risk.<name>]`` section converted to
+    order must be refused. ``limits`` is the ``[risk.checks.<name>]`` section converted to
     ``LimitsStruct``; a check whose section is absent is off.
     """
 

@@ -293,8 +293,8 @@ class RiskView:
         return self.orders_on_day if utc_day(self.now) == self.orders_day else 0
 
     def reserved(self, venue: str, currency: str) -> Decimal:
-        """What open orders on ``venue`` hold of ``currency``: buys their quote at the taker fee,
-        sells their base. ``MarkUnavailable``-free; raises ``LookupError`` for an unpriced order."""
+        """What open orders on ``venue`` hold of ``currency``: a buy its unfilled quantity's quote
+        cost with the taker fee, a sell its unfilled base. ``LookupError`` if one has no price."""
         total = ZERO
         with localcontext(EXACT):
             for open_order in self.open_orders.values():

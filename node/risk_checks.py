@@ -189,10 +189,6 @@ def _no_mark(exc: MarkUnavailable, what: str) -> str:
     return f"cannot value {what}: {exc}"
 
 
-def _signed(side: str, quantity: Decimal) -> Decimal:
-    return quantity if side == "buy" else -quantity
-
-
 def _exposure(view: RiskView, symbol: str, extra: SubmitOrder | None = None) -> Decimal:
     """Worst |position| in ``symbol`` over all venues if every open order on one side (and
     ``extra``) filled."""

@@ -116,6 +116,10 @@ def _readonly_float_array(values: object, venue: str, what: str) -> np.ndarray:
     return arr
 
 
+# What a split needs to know about a quote at a glance, OR-ed over the venues.
+_ASCENDING, _DESCENDING, _EMPTY, _CAPPED, _DISCRETE = 1, 2, 4, 8, 16
+
+
 def _readonly(arr: np.ndarray) -> np.ndarray:
     arr.flags.writeable = False
     return arr
@@ -149,14 +153,14 @@ class VenueQuote:
     min_notional: float = 0.0
     #: +1 if prices ascend (an ask side), -1 if they descend (a bid side), 0 if flat or empty.
     direction: int = field(init=False, repr=False)
-    # Internal: the levels of positive size as rows [price, size, key, size before the level]
-    # for a buy (key = price x (1 + fee)) and for a sell (key = -price x (1 - fee)), and the
-    # running spend of a buy before each level (fees included).
+    # Internal: the levels of positive size as rows [price, size, key, size before the level,
+    # notional before the level] for a buy (key = price x (1 + fee)) and for a sell (key =
+    # -price x (1 - fee)), and the running spend of a buy before each level (fees included).
     _buy: np.ndarray = field(init=False, repr=False)
     _sell: np.ndarray = field(init=False, repr=False)
     _spend_before: np.ndarray = field(init=False, repr=False)
     _depth: int = field(init=False, repr=False)
-    _discrete: bool = field(init=False, repr=False)
+    _flags: int = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         name = self.venue
@@ -202,6 +206,9 @@ class VenueQuote:
         p, s = (prices, sizes) if kept.all() else (prices[kept], sizes[kept])
         eff_buy = p * (1.0 + fee)
         spend = eff_buy * s
+        notional = p * s
+        size_before = np.cumsum(s) - s
+        notional_before = np.cumsum(notional) - notional
         setattr_ = object.__setattr__
         setattr_(self, "prices", prices)
         setattr_(self, "sizes", sizes)
@@ -211,12 +218,20 @@ class VenueQuote:
         setattr_(self, "min_quantity", min_quantity)
         setattr_(self, "min_notional", min_notional)
         setattr_(self, "direction", direction)
-        size_before = np.cumsum(s) - s
-        setattr_(self, "_buy", _readonly(np.stack([p, s, eff_buy, size_before])))
-        setattr_(self, "_sell", _readonly(np.stack([p, s, p * (fee - 1.0), size_before])))
+        setattr_(self, "_buy", _readonly(np.stack([p, s, eff_buy, size_before, notional_before])))
+        setattr_(
+            self, "_sell", _readonly(np.stack([p, s, p * (fee - 1.0), size_before, notional_before]))
+        )
         setattr_(self, "_spend_before", _readonly(np.cumsum(spend) - spend))
         setattr_(self, "_depth", int(p.size))
-        setattr_(self, "_discrete", bool(lot or min_quantity or min_notional))
+        setattr_(
+            self,
+            "_flags",
+            (_ASCENDING if direction > 0 else _DESCENDING if direction < 0 else 0)
+            | (0 if p.size else _EMPTY)
+            | (_CAPPED if capacity < math.inf else 0)
+            | (_DISCRETE if lot or min_quantity or min_notional else 0),
+        )
 
     @classmethod
     def from_levels(
@@ -296,6 +311,8 @@ class _Problem:
         "live",
         "prices",
         "quantity",
+        "rows",
+        "discrete",
         "side",
         "size_before",
     )
@@ -329,24 +346,27 @@ class _Problem:
                 raise ValueError(f"limit_price must be finite and > 0, got {limit_price!r}")
         if not venues:
             raise ValueError("no venues to route to")
-        if not all(type(v) is VenueQuote for v in venues):
-            raise ValueError("venues must all be VenueQuote")
-        wrong = -1 if buy else 1
-        if wrong in [v.direction for v in venues]:
-            v = next(v for v in venues if v.direction == wrong)
+        try:
+            seen = set([v._flags for v in venues])  # noqa: C403 - faster than a set comprehension
+        except AttributeError:
+            raise ValueError("venues must all be VenueQuote") from None
+        flags = 0
+        for f in seen:
+            flags |= f
+        if flags & (_DESCENDING if buy else _ASCENDING):
+            v = next(v for v in venues if v.direction == (-1 if buy else 1))
             raise ValueError(
                 f"venue {v.venue!r}: a {side} takes from the {'asks' if buy else 'bids'} "
                 f"(prices {'ascending' if buy else 'descending'}), but its prices "
                 f"{'descend' if buy else 'ascend'}"
             )
-        lens = [v._depth for v in venues]
-        if 0 in lens:
+        if flags & _EMPTY:
             live = [v for v in venues if v._depth]
             if not live:
                 raise ValueError("every venue's book is empty: nothing to route to")
-            lens = [n for n in lens if n]
         else:
             live = venues
+        lens = [v._depth for v in live]
         if len(live) == 1:
             rows = live[0]._buy if buy else live[0]._sell
         else:
@@ -354,7 +374,7 @@ class _Problem:
         prices = rows[0]
         avail = rows[1]
         key = rows[2]
-        capped = min([v.capacity for v in live]) < math.inf
+        capped = flags & _CAPPED
         if capped or limit_price is not None:
             if limit_price is not None:
                 avail = np.where(prices <= limit_price if buy else prices >= limit_price, avail, 0)
@@ -380,13 +400,12 @@ class _Problem:
         self.avail = avail
         self.key = key
         self.size_before = rows[3]
+        self.rows = rows
+        self.discrete = bool(flags & _DISCRETE)
 
     @property
     def starts(self) -> list[int]:
         return list(itertools.accumulate(self.lens[:-1], initial=0))
-
-    def has_discrete_rules(self) -> bool:
-        return any([v._discrete for v in self.live])
 
     def per_venue(self, values: np.ndarray) -> np.ndarray:
         return np.add.reduceat(values, self.starts)
@@ -399,9 +418,9 @@ class _Problem:
 _PRUNE_ABOVE = 256
 
 
-def _continuous(problem: _Problem) -> tuple[list[float], list[float], list[float]]:
-    """The LP optimum: each venue's quantity, notional and worst price."""
-    key, avail, prices = problem.key, problem.avail, problem.prices
+def _continuous(problem: _Problem) -> tuple[list[int], list[float], list[float], list[float]]:
+    """The LP optimum: the venues that get quantity, their quantity, notional and worst price."""
+    key, avail = problem.key, problem.avail
     quantity = problem.quantity
     kept = None
     if key.size > _PRUNE_ABOVE:
@@ -417,27 +436,46 @@ def _continuous(problem: _Problem) -> tuple[list[float], list[float], list[float
     ranked = avail[order]
     total = np.add.accumulate(ranked)
     target = min(quantity, float(total[-1]))
-    touched = min(int(total.searchsorted(target)) + 1, ranked.size)
-    take = ranked[:touched]
-    rest = target - (float(total[touched - 2]) if touched > 1 else 0.0)
-    take[-1] = min(max(rest, 0.0), float(take[-1]))
+    if not target > 0:
+        return [], [], [], []
+    touched = int(total.searchsorted(target)) + 1  # levels in the fill, by rank
+    if touched > ranked.size:
+        touched = ranked.size
+    # Every touched level is taken whole except the last one, which takes the rest.
+    rest = target - float(total[touched - 2]) if touched > 1 else target
+    rest = min(rest, float(ranked[touched - 1]))
     where = order[:touched] if kept is None else kept[order[:touched]]
+    last = int(where[-1])
     lens = problem.lens
     n = len(lens)
     if n == 1:
-        venue = np.zeros(touched, dtype=np.intp)
-        starts = np.zeros(1, dtype=np.intp)
-    elif lens.count(lens[0]) == n:
-        venue = where // lens[0]
-        starts = np.arange(0, n * lens[0], lens[0])
+        counts = [touched]
+        starts = [0]
     else:
-        starts = np.array(problem.starts)
-        venue = starts.searchsorted(where, "right") - 1
-    per_venue = np.bincount(venue, take, n)
-    notional = np.bincount(venue, prices[where] * take, n)
-    # A venue's touched levels are a prefix of its book (stable sort, keys in book order).
-    worst = prices[starts + np.bincount(venue, minlength=n) - 1]  # junk where nothing touched
-    return per_venue.tolist(), notional.tolist(), worst.tolist()
+        if lens.count(lens[0]) == n:
+            starts = range(0, n * lens[0], lens[0])
+            venue = where // lens[0]
+        else:
+            starts = problem.starts
+            venue = np.searchsorted(starts, where, "right") - 1
+        counts = np.bincount(venue, minlength=n).tolist()
+    # A venue's touched levels are a prefix of its book (stable sort, keys rise along the book),
+    # so its fill is everything before its deepest touched level plus what it takes there.
+    hit = []
+    deepest = []
+    for i in range(n):
+        if counts[i]:
+            hit.append(i)
+            deepest.append(starts[i] + counts[i] - 1)
+    price, size, _, size_before, notional_before = problem.rows[:, deepest].tolist()
+    take = size if problem.avail is problem.rows[1] else problem.avail[deepest].tolist()
+    quantities = []
+    notionals = []
+    for i in range(len(deepest)):
+        t = rest if deepest[i] == last else take[i]
+        quantities.append(size_before[i] + t)
+        notionals.append(notional_before[i] + price[i] * t)
+    return hit, quantities, notionals, price
 
 
 def _greedy(key: np.ndarray, avail: np.ndarray, target: float) -> np.ndarray:
@@ -569,26 +607,37 @@ def _single_venue(problem: _Problem, rules: _Rules | None) -> tuple[np.ndarray, 
 
 def _summarise(
     problem: _Problem, fill: np.ndarray, quantity: np.ndarray
-) -> tuple[list[float], list[float], list[float]]:
-    """Per-venue quantity, notional and worst price of a per-level fill (a prefix per venue)."""
-    notional = problem.per_venue(problem.prices * fill)
+) -> tuple[list[int], list[float], list[float], list[float]]:
+    """The venues a per-level fill (a prefix per venue) uses, their quantity, notional, worst."""
     starts = problem.starts
+    notional = np.add.reduceat(problem.prices * fill, starts)
     deepest = np.array(starts) + np.add.reduceat((fill > 0).astype(np.intp), starts) - 1
-    return quantity.tolist(), notional.tolist(), problem.prices[deepest].tolist()
+    hit = (quantity > 0).nonzero()[0]
+    return (
+        hit.tolist(),
+        quantity[hit].tolist(),
+        notional[hit].tolist(),
+        problem.prices[deepest[hit]].tolist(),
+    )
 
 
 def _finish(
-    problem: _Problem, quantity: list[float], notional: list[float], worst: list[float]
+    problem: _Problem,
+    hit: list[int],
+    quantity: list[float],
+    notional: list[float],
+    worst: list[float],
 ) -> Split:
+    live = problem.live
     allocations = []
     total_notional = total_fees = filled = 0.0
-    for v, q, x, w in zip(problem.live, quantity, notional, worst, strict=True):
-        if q > 0:
-            fee = x * v.fee
-            allocations.append(VenueAllocation(v.venue, q, w, x, fee))
-            total_notional += x
-            total_fees += fee
-            filled += q
+    for i, q, x, w in zip(hit, quantity, notional, worst, strict=True):
+        v = live[i]
+        fee = x * v.fee
+        allocations.append(VenueAllocation(v.venue, q, w, x, fee))
+        total_notional += x
+        total_fees += fee
+        filled += q
     cost = total_notional + total_fees if problem.buy else total_notional - total_fees
     requested = problem.quantity
     unfilled = requested - filled
@@ -619,7 +668,7 @@ def split_order(
     no venues, a quote from the wrong side of the book, or books that are all empty.
     """
     problem = _Problem(side, quantity, venues, limit_price)
-    if problem.has_discrete_rules():
+    if problem.discrete:
         return _finish(problem, *_summarise(problem, *_discrete(problem)))
     return _finish(problem, *_continuous(problem))
 
@@ -640,5 +689,5 @@ def best_single_venue(
     no allocations and everything is unfilled. Same validation as :func:`split_order`.
     """
     problem = _Problem(side, quantity, venues, limit_price)
-    rules = _Rules(problem) if problem.has_discrete_rules() else None
+    rules = _Rules(problem) if problem.discrete else None
     return _finish(problem, *_summarise(problem, *_single_venue(problem, rules)))

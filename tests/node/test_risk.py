@@ -314,9 +314,9 @@ def test_a_check_that_raises_refuses_the_order():
 def test_duplicate_id():
     node = Node({"duplicate_id": {}})
     assert passes(node.submit(client_order_id="A"))
-    refused(
-        node.submit(client_order_id="A"), "duplicate_id", "client order id 'A' was already used"
-    )
+    again = node.submit(client_order_id="A", parent_id="P1")
+    refused(again, "duplicate_id", "client order id 'A' was already used")
+    assert (again.client_order_id, again.venue, again.parent_id) == ("A", "sim", "P1")
     assert passes(node.submit(client_order_id="B"))
 
 
@@ -474,17 +474,17 @@ def test_max_gross_exposure():
 
 
 def test_free_balance_buys_need_quote_with_the_taker_fee_and_sells_need_base():
-    node = Node({"free_balance": {}}, funds={"USDT": "1000", "BTC": "2"})
+    node = Node({"free_balance": {}}, funds={"USDT": "1001", "BTC": "2"})
     refused(
-        node.submit(qty="10"),
+        node.submit(qty="10.001"),
         "free_balance",
-        "needs 1001.00 USDT, free 1000.00 USDT on sim",
+        "needs 1001.1001 USDT, free 1001.00 USDT on sim",
     )
-    assert passes(node.submit(qty="9.99"))  # 999.999 with the fee
+    assert passes(node.submit(qty="10"))  # 1000 + 1 taker fee: all of it
     refused(
-        node.submit(qty="0.01"),  # the open buy holds 999.999
+        node.submit(qty="0.001"),  # the open buy holds everything
         "free_balance",
-        "needs 1.001 USDT, free 0.001 USDT on sim",
+        "needs 0.1001 USDT, free 0.00 USDT on sim",
     )
     assert passes(node.submit("sell", qty="2", price="100"))
     refused(

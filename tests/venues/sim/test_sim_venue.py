@@ -62,7 +62,7 @@ def recorded_asks(venue: str = "bitstamp") -> tuple[tuple[Decimal, Decimal], ...
         assert Fraction(out) == Fraction(r["numerator"], r["denominator"])
         return out
 
-    return tuple(sorted(((exact(lv["price"]), exact(lv["qty"])) for lv in book["asks"])))
+    return tuple(sorted((exact(lv["price"]), exact(lv["qty"])) for lv in book["asks"]))
 
 
 def sweep(levels, quantity: Decimal) -> list[tuple[Decimal, Decimal]]:
@@ -456,7 +456,7 @@ def _scenario(journal_path: Path) -> list[tuple]:
         config_dir=Path("."),
     )
     journal = Journal(journal_path)
-    rt, rec = hosted(bitstamp, binance, journal=journal)
+    rt, _ = hosted(bitstamp, binance, journal=journal)
     rt.run(until_ns=0)
     rt.send(bitstamp.name, order("g1", "buy", "3.5"))
     rt.send(
@@ -466,8 +466,9 @@ def _scenario(journal_path: Path) -> list[tuple]:
     rt.send(bitstamp.name, order("g4", "buy", "1", symbol="ETH/USD"))
     rt.run(until_ns=NS)
     rt.send(bitstamp.name, CancelOrder(client_order_id="g3", venue="bitstamp"))
-    first = next(iter(binance.sources()))
-    start = next(iter(first)).ts
+    (stream,) = binance.sources()  # a fresh reader, only to learn when the capture starts
+    start = next(stream).ts
+    stream.close()
     rt.run(until_ns=start + 60 * NS)
     kw = {"venue": "binance", "symbol": "BTC/USDT"}
     book = binance.books["BTC/USDT"].book
