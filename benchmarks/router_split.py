@@ -5,10 +5,13 @@ Run: ``uv run python benchmarks/router_split.py`` (about a minute). Prints markd
 Books: the real order-graph BTC/USD snapshot (bitfinex, bittrex, bitstamp, coinbase) with taker
 fees bitfinex 0.20 %, bittrex 0.25 %, bitstamp 0.50 %, coinbase 0.30 %.
 
-* "N venues x 50 levels": the first 50 levels of each real venue; 3 venues are bitfinex, bittrex
-  and bitstamp; for 5 and 10 venues the four real books are repeated in turn, each copy with its
-  prices scaled by a random factor within +-5 bps, its sizes by a random factor in [0.5, 1.5]
-  and a fee drawn from the four above (seeded, so every run times the same books).
+* "N venues x 50 levels": the first 50 levels of each real venue, every book scaled so that its
+  mid is the mean mid of the four (in the 2019 snapshot bitfinex quotes ~30 USD above the
+  others, which alone would make most orders single-venue). 3 venues are bitfinex, bittrex and
+  bitstamp; for 5 and 10 venues the four books are repeated in turn, each copy (from the fifth
+  venue on) with its prices scaled by a random factor within +-5 bps, its sizes by random
+  factors in [0.5, 1.5] and a fee drawn from the four above (seeded: every run times the same
+  books).
 * "full depth": the four real books as they are (1000 + 100 + 6553 + 50 asks, 1000 + 100 +
   3185 + 50 bids, absurd far levels included).
 
@@ -41,25 +44,32 @@ TIMED_QUANTITY = 20.0  # BTC: spreads over several venues in every set below
 SAVING_SIZES = (0.1, 0.5, 1, 2, 5, 10, 25, 50, 100)
 
 
+def real_books() -> dict:
+    return {b.venue: b for b in load_order_graph(ORDER_GRAPH) if b.symbol == "BTC/USD"}
+
+
 def real_quotes(side: str) -> list[VenueQuote]:
-    books = {b.venue: b for b in load_order_graph(ORDER_GRAPH) if b.symbol == "BTC/USD"}
+    books = real_books()
     return [VenueQuote.from_book(books[v], side, FEES[v]) for v in VENUES]
 
 
-def synthetic(real: list[VenueQuote], n: int, depth: int = 50) -> list[VenueQuote]:
-    if n <= len(real):
-        return [VenueQuote(v.venue, v.prices[:depth], v.sizes[:depth], v.fee) for v in real[:n]]
+def synthetic(side: str, n: int, depth: int = 50) -> list[VenueQuote]:
+    """``n`` venues of ``depth`` levels made from the real books (see the module docstring)."""
+    books = real_books()
+    mids = {v: float(books[v].bids[0].price + books[v].asks[0].price) / 2 for v in VENUES}
+    centre = sum(mids.values()) / len(mids)
     rng = np.random.default_rng(7)
     out = []
     for i in range(n):
-        v = real[i % len(real)]
-        if i < len(real):
-            prices, sizes, fee = v.prices[:depth], v.sizes[:depth], v.fee
-        else:
-            prices = v.prices[:depth] * (1 + rng.uniform(-5e-4, 5e-4))
-            sizes = v.sizes[:depth] * rng.uniform(0.5, 1.5, size=min(depth, v.sizes.size))
+        name = VENUES[i % len(VENUES)]
+        real = VenueQuote.from_book(books[name], side, FEES[name])
+        prices, sizes = real.prices[:depth] * (centre / mids[name]), real.sizes[:depth]
+        fee = real.fee
+        if i >= len(VENUES):
+            prices = prices * (1 + rng.uniform(-5e-4, 5e-4))
+            sizes = sizes * rng.uniform(0.5, 1.5, size=sizes.size)
             fee = float(rng.choice(list(FEES.values())))
-        out.append(VenueQuote(f"{v.venue}-{i}", prices, sizes, fee))
+        out.append(VenueQuote(f"{name}-{i}", prices, sizes, fee))
     return out
 
 
@@ -91,9 +101,8 @@ def latency_table() -> list[str]:
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for side in ("buy", "sell"):
-        real = real_quotes(side)
-        cases = [(f"{n} venues x 50", synthetic(real, n)) for n in (3, 5, 10)]
-        cases.append(("full depth (4 venues)", real))
+        cases = [(f"{n} venues x 50", synthetic(side, n)) for n in (3, 5, 10)]
+        cases.append(("full depth (4 venues)", real_quotes(side)))
         for name, venues in cases:
             levels = sum(v.prices.size for v in venues)
             full = levels > 1000

@@ -99,8 +99,8 @@ __all__ = [
     "split_order",
 ]
 
-#: A quantity within this many lots of the next multiple counts as that multiple.
-_LOT_TOLERANCE = 1e-9
+#: A quantity within this fraction of a whole number of lots counts as that number of lots.
+_LOT_TOLERANCE = 1e-12
 #: A remainder at or below this fraction of the requested quantity is treated as zero.
 _REL_EPS = 1e-12
 
@@ -117,7 +117,7 @@ def _readonly_float_array(values: object, venue: str, what: str) -> np.ndarray:
 
 
 # What a split needs to know about a quote at a glance, OR-ed over the venues.
-_ASCENDING, _DESCENDING, _EMPTY, _CAPPED, _DISCRETE = 1, 2, 4, 8, 16
+_ASCENDING, _DESCENDING, _EMPTY, _DISCRETE = 1, 2, 4, 8
 
 
 def _readonly(arr: np.ndarray) -> np.ndarray:
@@ -153,12 +153,14 @@ class VenueQuote:
     min_notional: float = 0.0
     #: +1 if prices ascend (an ask side), -1 if they descend (a bid side), 0 if flat or empty.
     direction: int = field(init=False, repr=False)
-    # Internal: the levels of positive size as rows [price, size, key, size before the level,
-    # notional before the level] for a buy (key = price x (1 + fee)) and for a sell (key =
-    # -price x (1 - fee)), and the running spend of a buy before each level (fees included).
+    # Internal: the levels of positive size as rows [key, available, price, size before the
+    # level, notional before the level] for a buy (key = price x (1 + fee)) and for a sell
+    # (key = -price x (1 - fee)), available = size cut at the capacity, and their first two
+    # rows (what the sort needs).
     _buy: np.ndarray = field(init=False, repr=False)
     _sell: np.ndarray = field(init=False, repr=False)
-    _spend_before: np.ndarray = field(init=False, repr=False)
+    _buy_sort: np.ndarray = field(init=False, repr=False)
+    _sell_sort: np.ndarray = field(init=False, repr=False)
     _depth: int = field(init=False, repr=False)
     _flags: int = field(init=False, repr=False)
 
@@ -205,10 +207,23 @@ class VenueQuote:
         kept = sizes > 0
         p, s = (prices, sizes) if kept.all() else (prices[kept], sizes[kept])
         eff_buy = p * (1.0 + fee)
-        spend = eff_buy * s
+        eff_sell = p * (1.0 - fee)
         notional = p * s
         size_before = np.cumsum(s) - s
         notional_before = np.cumsum(notional) - notional
+        # The capacity depends on this venue alone, so its cut (see the module docstring) is
+        # made here, once: a buy's running spend, a sell's running quantity, reaches it.
+        if capacity < math.inf:
+            spend = eff_buy * s
+            spend_before = np.cumsum(spend) - spend
+            buy_avail = np.minimum(s, np.maximum((capacity - spend_before) / eff_buy, 0.0))
+            sell_avail = np.minimum(s, np.maximum(capacity - size_before, 0.0))
+            # Levels past the cut get an infinite key: they sort last and are never touched.
+            buy_key = np.where(buy_avail > 0, eff_buy, math.inf)
+            sell_key = np.where(sell_avail > 0, -eff_sell, math.inf)
+        else:
+            buy_avail = sell_avail = s
+            buy_key, sell_key = eff_buy, -eff_sell
         setattr_ = object.__setattr__
         setattr_(self, "prices", prices)
         setattr_(self, "sizes", sizes)
@@ -218,18 +233,18 @@ class VenueQuote:
         setattr_(self, "min_quantity", min_quantity)
         setattr_(self, "min_notional", min_notional)
         setattr_(self, "direction", direction)
-        setattr_(self, "_buy", _readonly(np.stack([p, s, eff_buy, size_before, notional_before])))
-        setattr_(
-            self, "_sell", _readonly(np.stack([p, s, p * (fee - 1.0), size_before, notional_before]))
-        )
-        setattr_(self, "_spend_before", _readonly(np.cumsum(spend) - spend))
+        buy_rows = _readonly(np.stack([buy_key, buy_avail, p, size_before, notional_before]))
+        sell_rows = _readonly(np.stack([sell_key, sell_avail, p, size_before, notional_before]))
+        setattr_(self, "_buy", buy_rows)
+        setattr_(self, "_sell", sell_rows)
+        setattr_(self, "_buy_sort", buy_rows[:2])
+        setattr_(self, "_sell_sort", sell_rows[:2])
         setattr_(self, "_depth", int(p.size))
         setattr_(
             self,
             "_flags",
             (_ASCENDING if direction > 0 else _DESCENDING if direction < 0 else 0)
             | (0 if p.size else _EMPTY)
-            | (_CAPPED if capacity < math.inf else 0)
             | (_DISCRETE if lot or min_quantity or min_notional else 0),
         )
 
@@ -304,17 +319,16 @@ class _Problem:
     """The validated inputs of one split, as flat per-level arrays."""
 
     __slots__ = (
+        "_rows",
         "avail",
         "buy",
+        "cut",
+        "discrete",
         "key",
         "lens",
         "live",
-        "prices",
         "quantity",
-        "rows",
-        "discrete",
         "side",
-        "size_before",
     )
 
     def __init__(
@@ -346,13 +360,14 @@ class _Problem:
                 raise ValueError(f"limit_price must be finite and > 0, got {limit_price!r}")
         if not venues:
             raise ValueError("no venues to route to")
+        flags = 0
+        lens = []
         try:
-            seen = set([v._flags for v in venues])  # noqa: C403 - faster than a set comprehension
+            for v in venues:
+                flags |= v._flags
+                lens.append(v._depth)
         except AttributeError:
             raise ValueError("venues must all be VenueQuote") from None
-        flags = 0
-        for f in seen:
-            flags |= f
         if flags & (_DESCENDING if buy else _ASCENDING):
             v = next(v for v in venues if v.direction == (-1 if buy else 1))
             raise ValueError(
@@ -364,44 +379,48 @@ class _Problem:
             live = [v for v in venues if v._depth]
             if not live:
                 raise ValueError("every venue's book is empty: nothing to route to")
+            lens = [v._depth for v in live]
         else:
             live = venues
-        lens = [v._depth for v in live]
-        if len(live) == 1:
-            rows = live[0]._buy if buy else live[0]._sell
-        else:
-            rows = np.concatenate([v._buy for v in live] if buy else [v._sell for v in live], 1)
-        prices = rows[0]
-        avail = rows[1]
-        key = rows[2]
-        capped = flags & _CAPPED
-        if capped or limit_price is not None:
-            if limit_price is not None:
-                avail = np.where(prices <= limit_price if buy else prices >= limit_price, avail, 0)
-            if capped:
-                cap = np.repeat([v.capacity for v in live], lens)
-                if buy:  # cut where the running spend (fees included) reaches the capacity
-                    spent = (
-                        live[0]._spend_before
-                        if len(live) == 1
-                        else np.concatenate([v._spend_before for v in live])
-                    )
-                    room = (cap - spent) / key
-                else:  # cut where the running quantity reaches the capacity
-                    room = cap - rows[3]
-                avail = np.minimum(avail, np.maximum(room, 0.0))
-            key = np.where(avail > 0, key, math.inf)  # cut levels sort last, never touched
         self.side = side
         self.buy = buy
         self.quantity = quantity
         self.live = live
         self.lens = lens
-        self.prices = prices
+        self._rows = None
+        if len(live) == 1:
+            key, avail = live[0]._buy_sort if buy else live[0]._sell_sort
+        else:
+            sort = [v._buy_sort for v in live] if buy else [v._sell_sort for v in live]
+            key, avail = np.concatenate(sort, 1)
+        if limit_price is not None:
+            prices = self.prices
+            avail = np.where(prices <= limit_price if buy else prices >= limit_price, avail, 0.0)
+            key = np.where(avail > 0, key, math.inf)  # cut levels sort last, never touched
         self.avail = avail
         self.key = key
-        self.size_before = rows[3]
-        self.rows = rows
         self.discrete = bool(flags & _DISCRETE)
+        self.cut = limit_price is not None  # avail differs from the quotes' rows
+
+    @property
+    def rows(self) -> np.ndarray:
+        """All venues' rows [key, size, price, size before, notional before], end to end."""
+        if self._rows is None:
+            live = self.live
+            if len(live) == 1:
+                self._rows = live[0]._buy if self.buy else live[0]._sell
+            else:
+                rows = [v._buy for v in live] if self.buy else [v._sell for v in live]
+                self._rows = np.concatenate(rows, 1)
+        return self._rows
+
+    @property
+    def prices(self) -> np.ndarray:
+        return self.rows[2]
+
+    @property
+    def size_before(self) -> np.ndarray:
+        return self.rows[3]
 
     @property
     def starts(self) -> list[int]:
@@ -415,7 +434,7 @@ class _Problem:
 
 
 #: Books with more levels than this are pruned before sorting (see _continuous).
-_PRUNE_ABOVE = 256
+_PRUNE_ABOVE = 1024
 
 
 def _continuous(problem: _Problem) -> tuple[list[int], list[float], list[float], list[float]]:
@@ -461,21 +480,30 @@ def _continuous(problem: _Problem) -> tuple[list[int], list[float], list[float],
         counts = np.bincount(venue, minlength=n).tolist()
     # A venue's touched levels are a prefix of its book (stable sort, keys rise along the book),
     # so its fill is everything before its deepest touched level plus what it takes there.
+    live = problem.live
+    buy = problem.buy
+    avail = problem.avail if problem.cut else None
     hit = []
-    deepest = []
-    for i in range(n):
-        if counts[i]:
-            hit.append(i)
-            deepest.append(starts[i] + counts[i] - 1)
-    price, size, _, size_before, notional_before = problem.rows[:, deepest].tolist()
-    take = size if problem.avail is problem.rows[1] else problem.avail[deepest].tolist()
     quantities = []
     notionals = []
-    for i in range(len(deepest)):
-        t = rest if deepest[i] == last else take[i]
-        quantities.append(size_before[i] + t)
-        notionals.append(notional_before[i] + price[i] * t)
-    return hit, quantities, notionals, price
+    worst = []
+    for i in range(n):
+        count = counts[i]
+        if count:
+            v = live[i]
+            _, available, price, size_before, notional_before = (
+                v._buy if buy else v._sell
+            )[:, count - 1].tolist()
+            deepest = starts[i] + count - 1
+            if deepest == last:
+                t = rest
+            else:
+                t = available if avail is None else float(avail[deepest])
+            hit.append(i)
+            quantities.append(size_before + t)
+            notionals.append(notional_before + price * t)
+            worst.append(price)
+    return hit, quantities, notionals, worst
 
 
 def _greedy(key: np.ndarray, avail: np.ndarray, target: float) -> np.ndarray:
@@ -494,19 +522,28 @@ def _greedy(key: np.ndarray, avail: np.ndarray, target: float) -> np.ndarray:
 
 
 def _prefix_fill(problem: _Problem, quantity: np.ndarray) -> np.ndarray:
-    """Each venue's quantity laid over its own levels in book order."""
-    spill = problem.per_level(quantity) - problem.size_before
-    return np.minimum(problem.avail, np.maximum(spill, 0.0))
+    """Each venue's quantity laid over its own levels in book order.
+
+    What spills onto a level by float rounding alone (1e-12 of the venue's quantity) is
+    dropped, so that the deepest level touched is the one the quantity really reaches.
+    """
+    per_level = problem.per_level(quantity)
+    spill = per_level - problem.size_before
+    return np.minimum(problem.avail, np.where(spill > per_level * _REL_EPS, spill, 0.0))
 
 
 def _floor_lots(quantity: np.ndarray, lot: np.ndarray, most: np.ndarray) -> np.ndarray:
-    """``quantity`` rounded down to whole lots (lot 0: unchanged), never above ``most``."""
+    """``quantity`` rounded down to whole lots (lot 0: unchanged), never above ``most``.
+
+    Both comparisons allow 1e-12 relative, so that e.g. 0.7 / 0.1 = 6.999999999999999 counts
+    as 7 lots: a result may exceed ``quantity`` or ``most`` by that much float rounding.
+    """
     has_lot = lot > 0
     if not has_lot.any():
         return quantity
     safe_lot = np.where(has_lot, lot, 1.0)
-    lots = np.floor(quantity / safe_lot + _LOT_TOLERANCE)
-    lots = np.where(lots * safe_lot > most, lots - 1.0, lots)
+    lots = np.floor(quantity / safe_lot * (1.0 + _LOT_TOLERANCE))
+    lots = np.where(lots * safe_lot > most * (1.0 + _LOT_TOLERANCE), lots - 1.0, lots)
     return np.where(has_lot, np.maximum(lots, 0.0) * safe_lot, quantity)
 
 
@@ -551,24 +588,35 @@ def _discrete(problem: _Problem) -> tuple[np.ndarray, np.ndarray]:
     else:  # each round drops a venue, so this is not reached; stay sound regardless
         quantity = np.where(bad, 0.0, quantity)
         fill = _prefix_fill(problem, quantity)
-    # Top up what flooring freed, from what is left of the eligible venues' books.
-    open_ = eligible
-    for _ in range(2 * n + 2):
-        remaining = target - float(quantity.sum())
-        if remaining <= _REL_EPS * problem.quantity or not open_.any():
-            break
-        residual = (avail - fill) * problem.per_level(open_)
-        extra = _greedy(key, residual, min(remaining, float(residual.sum())))
-        extra = problem.per_venue(extra)
-        if not (extra > 0).any():
-            break
-        grown = _floor_lots(quantity + extra, rules.lot, most)
-        grown_fill = _prefix_fill(problem, grown)
-        accept = (grown > quantity) & rules.met(problem, grown, grown_fill)
-        open_ = open_ & (accept | (extra <= 0))
-        if accept.any():
-            quantity = np.where(accept, grown, quantity)
-            fill = np.where(problem.per_level(accept), grown_fill, fill)
+    # Top up what flooring freed: the eligible venues in order of their next unit's price
+    # (fees included), each once, take as many whole lots as the remainder and their book allow.
+    remaining = target - float(quantity.sum())
+    if remaining > _REL_EPS * problem.quantity:
+        starts = problem.starts
+        ends = [a + m for a, m in zip(starts, problem.lens, strict=True)]
+        residual = avail - fill
+        marginal = np.minimum.reduceat(np.where(residual > 0, key, math.inf), starts)
+        prices, size_before = problem.prices, problem.size_before
+        quantity = quantity.copy()
+        fill = fill.copy()
+        for i in np.argsort(marginal, kind="stable").tolist():
+            if not (eligible[i] and marginal[i] < math.inf):
+                continue
+            old = float(quantity[i])
+            want = np.array([min(old + remaining, float(most[i]))])
+            new = float(_floor_lots(want, rules.lot[i : i + 1], most[i : i + 1])[0])
+            if not new > old:
+                continue
+            levels = slice(starts[i], ends[i])
+            spill = new - size_before[levels]
+            venue_fill = np.minimum(avail[levels], np.where(spill > new * _REL_EPS, spill, 0.0))
+            if new < rules.min_quantity[i] or prices[levels] @ venue_fill < rules.min_notional[i]:
+                continue
+            quantity[i] = new
+            fill[levels] = venue_fill
+            remaining -= new - old
+            if remaining <= _REL_EPS * problem.quantity:
+                break
     # Never worse than the best single venue under the same rules.
     single_fill, single_quantity = _single_venue(problem, rules)
     filled, s_filled = float(quantity.sum()), float(single_quantity.sum())
@@ -631,10 +679,12 @@ def _finish(
     live = problem.live
     allocations = []
     total_notional = total_fees = filled = 0.0
-    for i, q, x, w in zip(hit, quantity, notional, worst, strict=True):
-        v = live[i]
+    for j in range(len(hit)):
+        v = live[hit[j]]
+        q = quantity[j]
+        x = notional[j]
         fee = x * v.fee
-        allocations.append(VenueAllocation(v.venue, q, w, x, fee))
+        allocations.append(VenueAllocation(v.venue, q, worst[j], x, fee))
         total_notional += x
         total_fees += fee
         filled += q

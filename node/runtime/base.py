@@ -6,6 +6,7 @@ queue) and where time comes from (the wall clock or the simulated one).
 
 from __future__ import annotations
 
+import itertools
 import logging
 import traceback
 from collections.abc import Callable
@@ -73,6 +74,7 @@ class Hosted:
     failures: int = 0
     down: bool = False
     parked: list[Message] = field(default_factory=list)
+    failed_at_seq: int = 0  # the journal's last seq when it failed: its restore stops there
 
 
 @dataclass(frozen=True)
@@ -111,6 +113,10 @@ def rebuild(hosted: Hosted, journal: Journal | None, now: int) -> ComponentResta
     assert hosted.factory is not None
     hosted.component = hosted.factory()
     if journal is not None:
-        hosted.component.restore(journal.messages())
+        # Only what was journaled before the failure: messages parked since are delivered
+        # after the rebuild, and must not be applied twice.
+        upto = hosted.failed_at_seq
+        entries = itertools.takewhile(lambda e: e.seq <= upto, journal.entries())
+        hosted.component.restore(e.message for e in entries)
     hosted.down = False
     return ComponentRestarted(component=hosted.component.name, attempt=hosted.failures, ts=now)

@@ -54,8 +54,7 @@ class _ComponentActor(pykka.ThreadingActor):
     def on_start(self) -> None:
         component = self.hosted.component
         component.bind(_LiveContext(self.runtime, component.name))
-        if self.runtime.journal is not None:
-            component.restore(self.runtime.journal.messages())
+        component.restore(self.runtime.history)
         component.on_start()
 
     def on_receive(self, message: Any) -> Any:
@@ -74,9 +73,13 @@ class _ComponentActor(pykka.ThreadingActor):
 
     def _restart(self) -> None:
         hosted = self.hosted
-        restarted = rebuild(hosted, self.runtime.journal, self.runtime.now())
-        hosted.component.bind(_LiveContext(self.runtime, hosted.component.name))
-        hosted.component.on_start()
+        try:
+            restarted = rebuild(hosted, self.runtime.journal, self.runtime.now())
+            hosted.component.bind(_LiveContext(self.runtime, hosted.component.name))
+            hosted.component.on_start()
+        except Exception as exc:  # a rebuild that fails is one more failure, not a dead actor
+            self.runtime._on_failure(hosted, exc)
+            return
         self.runtime.publish(restarted)
         parked, hosted.parked = hosted.parked, []
         for message in parked:
@@ -190,6 +193,7 @@ class LiveRuntime:
         self.refs: dict[str, pykka.ActorRef[Any]] = {}
         self.clock = Clock()
         self._feeders: list[threading.Thread] = []
+        self.history: list[Message] = []
         self._stopping = threading.Event()
 
     def now(self) -> int:
@@ -203,6 +207,9 @@ class LiveRuntime:
         self.subscriptions.add(component.name, component.subscriptions)
 
     def start(self) -> None:
+        """Read and verify the whole journal once (here, in the caller's thread, so a damaged
+        journal stops the start), then start one actor per component in order."""
+        self.history = list(self.journal.messages()) if self.journal is not None else []
         for name in self.order:
             self.refs[name] = _ComponentActor.start(self, self.hosted[name])
 
@@ -240,19 +247,36 @@ class LiveRuntime:
             raise KeyError(f"no component at address {address!r}")
         if self.journal is not None and message.journaled:
             self.journal.append(message)
-        ref.tell(message)
+        self._tell(address, ref, message)
+
+    def _tell(self, address: str, ref: pykka.ActorRef[Any], message: Message) -> None:
+        try:
+            ref.tell(message)
+        except pykka.ActorDeadError:
+            if not self._stopping.is_set():
+                raise
+            # Shutting down: the receiver already stopped. The message is in the journal if it
+            # is journaled; say so rather than fail the sender.
+            log.warning(
+                "during shutdown, %s was stopped before %s reached it",
+                address,
+                type(message).__name__,
+            )
 
     def publish(self, message: Message) -> None:
         if self.journal is not None and message.journaled:
             self.journal.append(message)
         refs = self.refs
         for address in self.subscriptions.of(type(message)):
-            refs[address].tell(message)
+            ref = refs.get(address)
+            if ref is not None:
+                self._tell(address, ref, message)
 
     def _on_failure(self, hosted: Hosted, exc: Exception) -> None:
         decision = decide_on_failure(hosted, exc, self.policy, self.now())
         for event in decision.events:
             self.publish(event)
+        hosted.failed_at_seq = self.journal.last_seq if self.journal is not None else 0
         name = hosted.component.name
         if decision.restart_after_ns is not None:
             self.clock.call_later(
@@ -267,7 +291,8 @@ class LiveRuntime:
         for thread in self._feeders:
             thread.join(timeout=timeout)
         for name in reversed(self.order):
-            ref = self.refs.pop(name, None)
+            ref = self.refs.get(name)
             if ref is not None:
                 ref.stop(block=True, timeout=timeout)
+        self.refs.clear()
         self.clock.stop()

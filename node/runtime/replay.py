@@ -83,6 +83,7 @@ class ReplayRuntime:
         self._source_ids = itertools.count()
         self.delivered = 0
         self.started = False
+        self.history: list[Message] = []
 
     # -- building -----------------------------------------------------------------------------
 
@@ -103,14 +104,16 @@ class ReplayRuntime:
             heapq.heappush(self._sources, (first.ts, next(self._source_ids), first, to, iterator))
 
     def start(self) -> None:
+        """Start every component, after the whole journal has been read and verified once:
+        a damaged journal stops the start here, whether or not a component keeps history."""
+        self.history = list(self.journal.messages()) if self.journal is not None else []
         self.started = True
         for name in list(self.order):
             self._start_one(self.hosted[name].component)
 
     def _start_one(self, component: Component) -> None:
         component.bind(_ReplayContext(self, component.name))
-        if self.journal is not None:
-            component.restore(self.journal.messages())
+        component.restore(self.history)
         component.on_start()
 
     def stop(self) -> None:
@@ -164,6 +167,7 @@ class ReplayRuntime:
         decision = decide_on_failure(hosted, exc, self.policy, self.now)
         for event in decision.events:
             self.publish(event)
+        hosted.failed_at_seq = self.journal.last_seq if self.journal is not None else 0
         if decision.restart_after_ns is not None:
             due = self.now + decision.restart_after_ns
             heapq.heappush(self._timers, (due, next(self._timer_ids), hosted.component.name, None))
@@ -172,9 +176,13 @@ class ReplayRuntime:
 
     def _restart(self, address: str) -> None:
         hosted = self.hosted[address]
-        restarted = rebuild(hosted, self.journal, self.now)
-        hosted.component.bind(_ReplayContext(self, address))
-        hosted.component.on_start()
+        try:
+            restarted = rebuild(hosted, self.journal, self.now)
+            hosted.component.bind(_ReplayContext(self, address))
+            hosted.component.on_start()
+        except Exception as exc:  # a rebuild that fails is one more failure, not a crash
+            self._on_failure(hosted, exc)
+            return
         self.publish(restarted)
         parked, hosted.parked = hosted.parked, []
         for message in parked:

@@ -269,13 +269,6 @@ def test_best_venue_mode_sends_everything_to_one_venue_and_never_costs_less_than
     assert split.routed("p")[0].best_venue == leg.venue
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG node/split.py _discrete top-up: when a venue's balance binds (bittrex 15000 USD), "
-    "flooring to lots leaves the plan one lot (1e-8) short; the top-up spreads that last lot "
-    "over two venues in sub-lot slivers, floors both to no growth and closes them, so the split "
-    "fills 24.99999999 and loses to best_single_venue (all on bitstamp), 1.7 USD dearer",
-)
 def test_split_uses_a_cheaper_venue_up_to_its_balance(run):
     r = run(venues={"bittrex": {"usd": "15000"}})
     r.route(buy("p", "25"))
@@ -357,24 +350,28 @@ def test_the_parent_limit_price_is_never_crossed(run):
     assert len(plans) <= 1 + 3
 
 
-def _tight_bittrex(run) -> dict:
-    """Settings that make bittrex refuse the router's child for want of dollars.
+@pytest.fixture(scope="module")
+def tight_bittrex(tmp_path_factory, plugins) -> dict:
+    """Venue settings that make bittrex refuse the router's child for want of dollars.
 
     With plenty of dollars everywhere a 25 BTC buy puts a share on bittrex. Give bittrex enough
     for that share at the plan's average price but not at its limit: the router trims the leg to
     what the limit allows, and bittrex's $1 minimum commission (which the router cannot know)
     makes even the trimmed leg unpayable.
     """
-    ample = run("ample")
-    ample.route(buy("probe", "25"))
-    (leg,) = [leg for leg in ample.routed("probe")[0].legs if leg.venue == "bittrex"]
+    ample = Run(tmp_path_factory.mktemp("ample"), plugins)
+    try:
+        ample.route(buy("probe", "25"))
+        (leg,) = [leg for leg in ample.routed("probe")[0].legs if leg.venue == "bittrex"]
+    finally:
+        ample.close()
     mid_price = (leg.expected_average_price + leg.limit_price) / 2
     usd = (leg.quantity * mid_price * D("1.0025")).quantize(D("0.01"))
     return {"bittrex": {"usd": str(usd), "min_commission": "1"}}
 
 
-def test_a_child_rejected_by_its_venue_is_rerouted_to_the_others(run):
-    r = run(venues=_tight_bittrex(run))
+def test_a_child_rejected_by_its_venue_is_rerouted_to_the_others(run, tight_bittrex):
+    r = run(venues=tight_bittrex)
     done = r.route(buy("p", "25"))
 
     first, *later = r.routed("p")
@@ -397,24 +394,16 @@ def test_a_child_rejected_by_its_venue_is_rerouted_to_the_others(run):
     assert done.report.child_orders == sum(len(plan.legs) for plan in [first, *later])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG venues/sim/tradenode_sim/venue.py SimVenue._arrive publishes the fills before the "
-    "BookDeltas of the liquidity they took, and node/router.py Router._after_child re-routes "
-    "synchronously on the last child's final fill, i.e. on a book that does not show it yet: "
-    "attempt 2 sends 3.89 BTC to bitstamp at limit 5073.94 (levels it had just emptied), the IOC "
-    "expires unfilled and a third attempt is needed",
-)
-def test_a_reroute_plans_on_books_that_show_our_own_fills(run):
-    r = run(venues=_tight_bittrex(run))
+def test_a_reroute_plans_on_books_that_show_our_own_fills(run, tight_bittrex):
+    r = run(venues=tight_bittrex)
     done = r.route(buy("p", "25"))
     assert done.status == "filled"
     assert r.recorder.of_type(OrderExpired) == []
     assert len(r.routed("p")) == 2
 
 
-def test_rerouting_is_bounded_by_max_reroutes(run):
-    r = run(max_reroutes=0, venues=_tight_bittrex(run))
+def test_rerouting_is_bounded_by_max_reroutes(run, tight_bittrex):
+    r = run(max_reroutes=0, venues=tight_bittrex)
     done = r.route(buy("p", "25"))
     assert len(r.routed("p")) == 1
     assert len(r.recorder.of_type(OrderRejected)) == 1

@@ -423,7 +423,7 @@ def discrete_cases(draw):
     return side, size, tuple(venues), limit
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=4000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(discrete_cases())
 def test_lots_and_minimums_respect_every_constraint(case) -> None:
     side, size, venues, limit = case

@@ -336,25 +336,37 @@ def test_slippage_bps_worsens_every_taker_fill(side):
         assert (f.price > p) if side == "buy" else (f.price < p)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG venues/sim/tradenode_sim/matching.py SymbolBook.marketable_levels: the limit is "
-    "compared with the raw recorded level price, but take() then fills at the slipped/widened "
-    "price, so a limit buy fills above its limit (limit 5073.91 filled at 5078.99 with 10 bps "
-    "slippage, at 5074.26 with spread_multiplier 2)",
-)
+def _slipped(p: Decimal, mid: Decimal) -> Decimal:
+    return _snap(p * (1 + 10 * BPS), D("0.01"), "buy")
+
+
+def _widened(p: Decimal, mid: Decimal) -> Decimal:
+    return _snap(mid + (p - mid) * 2, D("0.01"), "buy")
+
+
 @pytest.mark.parametrize(
-    "settings",
-    [{"slippage_bps": D("10")}, {"spread_multiplier": D("2")}],
+    ("settings", "worsen"),
+    [({"slippage_bps": D("10")}, _slipped), ({"spread_multiplier": D("2")}, _widened)],
     ids=["slippage", "spread"],
 )
-def test_a_limit_order_never_fills_through_its_limit_under_the_pricing_model(settings):
+def test_a_limit_order_never_fills_through_its_limit_under_the_pricing_model(settings, worsen):
+    """The limit holds against the price the order really gets, not the recorded level's."""
     rt, venue, rec = order_graph_venue(**settings)
     rt.run()
-    best_ask = recorded_levels("bitstamp", "BTC/USD", "asks")[0][0]
-    submit(rt, venue, order("l", "buy", "1", limit_price=best_ask, time_in_force="ioc"))
-    fills = fills_of(rec, "l")
-    assert all(f.price <= best_ask for f in fills), [(f.price, f.quantity) for f in fills]
+    asks = recorded_levels("bitstamp", "BTC/USD", "asks")
+    mid = (asks[0][0] + recorded_levels("bitstamp", "BTC/USD", "bids")[0][0]) / 2
+    # at the recorded best ask every level would fill worse than the limit: nothing fills
+    submit(rt, venue, order("raw", "buy", "1", limit_price=asks[0][0], time_in_force="ioc"))
+    assert fills_of(rec, "raw") == []
+    (expired,) = of(rec, "raw", OrderExpired)
+    assert expired.filled_quantity == 0
+    # at the worsened price of the best level: that level fills, at exactly the limit, no more
+    limit = worsen(asks[0][0], mid)
+    assert worsen(asks[1][0], mid) > limit
+    submit(rt, venue, order("adj", "buy", "5", limit_price=limit, time_in_force="ioc"))
+    assert [(f.price, f.quantity) for f in fills_of(rec, "adj")] == [(limit, asks[0][1])]
+    (expired,) = of(rec, "adj", OrderExpired)
+    assert expired.filled_quantity == asks[0][1]
 
 
 # --------------------------------------------------------------------------------------------

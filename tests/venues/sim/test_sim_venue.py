@@ -325,31 +325,37 @@ def test_a_reused_client_order_id_is_rejected():
     assert len(of(rec, "dup", *FILL_TYPES)) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG venues/sim/tradenode_sim/venue.py SimVenue.submit/_arrive: with execution_delay_ms "
-    "the balance is checked at submit but only reserved on arrival, and _arrive never checks it "
-    "again, so two orders in flight both pass and overdraw the account (USD -4173.19)",
-)
 def test_orders_in_flight_cannot_spend_the_same_balance_twice():
+    """With an execution delay, the money is held from submission, not from arrival."""
     rt, venue, rec = sim(execution_delay_ms=50.0, balances={"USD": D("6000")})
     submit(rt, venue, order("a", "buy", "1"), order("b", "buy", "1"))
-    assert all(b.balances["USD"].total >= 0 for b in rec.of_type(BalancesUpdated))
-    assert len(of(rec, "b", OrderRejected)) == 1
+    assert len(of(rec, "a", *FILL_TYPES)) == 1
+    (rejected,) = of(rec, "b", OrderRejected)
+    assert "insufficient USD balance" in rejected.reason
+    assert rejected.ts == 0  # refused on submission, before the first one arrived
+    for update in rec.of_type(BalancesUpdated):
+        assert update.balances["USD"].total >= 0 and update.balances["USD"].free >= 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG venues/sim/tradenode_sim/venue.py SimVenue._validate/_sweep_price/_reservation: a "
-    "market buy is checked and reserved at the raw recorded price, but filled at the slipped "
-    "price, so the account goes negative (USD -25.43 with 50 bps slippage)",
-)
-def test_slippage_never_overdraws_the_account():
+def test_a_market_buy_is_checked_and_held_at_its_slipped_price():
     best_price = recorded_asks()[0][0]
+    slipped = (best_price * D("1.005") / D("0.01")).to_integral_value(ROUND_CEILING) * D("0.01")
+    need = (slipped * D("1.0025")).quantize(E8, rounding=ROUND_CEILING)
+    # enough for the recorded price with its fee, not for the slipped one: refused
     cash = (best_price * D("1.0025")).quantize(D("0.01"), rounding=ROUND_CEILING)
+    assert cash < need
     rt, venue, rec = sim(slippage_bps=D("50"), balances={"USD": cash})
     submit(rt, venue, order("b", "buy", "1"))
-    assert all(b.balances["USD"].total >= 0 for b in rec.of_type(BalancesUpdated))
+    (rejected,) = of(rec, "b", OrderRejected)
+    assert f"need {need.normalize():f}, free {cash.normalize():f}" in rejected.reason
+    # exactly enough for the slipped price: it fills, and the account never goes below zero
+    rt, venue, rec = sim(slippage_bps=D("50"), balances={"USD": need})
+    submit(rt, venue, order("b", "buy", "1"))
+    (fill,) = of(rec, "b", *FILL_TYPES)
+    assert fill.price == slipped
+    usd = balances(rec)["USD"]
+    assert usd.total == need - slipped - fill.fee >= 0
+    assert usd.free == usd.total
 
 
 # --------------------------------------------------------------------------------------------

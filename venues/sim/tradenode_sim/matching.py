@@ -78,14 +78,19 @@ class SymbolBook:
     def marketable_levels(
         self, side: Side, quantity: Decimal, limit: Decimal | None
     ) -> list[BookLevel]:
-        """The levels a taker order would take, clipped to its quantity and limit price."""
+        """The levels a taker order would take, clipped to its quantity and limit price.
+
+        The limit is held against the price the order would really get (after the spread
+        multiplier and slippage), never the raw recorded level.
+        """
         out: list[BookLevel] = []
         left = quantity
+        mid = self.book.mid() if limit is not None else None
         for level in self.book.sweep(side, quantity):
-            if limit is not None and (
-                level.price > limit if side == "buy" else level.price < limit
-            ):
-                break
+            if limit is not None:
+                price = self.pricing.taker_price(side, level.price, mid)
+                if price > limit if side == "buy" else price < limit:
+                    break
             take = min(left, level.size)
             out.append(BookLevel(level.price, take))
             left -= take

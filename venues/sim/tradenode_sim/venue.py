@@ -93,6 +93,7 @@ class SimVenue(Venue):
         self.reserved: dict[str, Decimal] = {}
         self.open: dict[str, RestingOrder] = {}
         self.seen_ids: set[str] = set()
+        self.in_flight: dict[str, Decimal] = {}  # reservation of orders not yet at the book
         self._order_seq = 0
         self._trade_seq = 0
 
@@ -178,6 +179,12 @@ class SimVenue(Venue):
             self._reject(order, problem)
             return
         self.seen_ids.add(order.client_order_id)
+        # Hold the money back now, not on arrival: orders in flight must not spend it twice.
+        sb = self.books[order.symbol]
+        price = order.limit_price or self._sweep_price(sb, order)
+        currency, reserve = self._reservation(sb, order, price)
+        self.reserved[currency] = self.reserved.get(currency, Decimal(0)) + reserve
+        self.in_flight[order.client_order_id] = reserve
         delay = int(self.config.execution_delay_ms * _MS)
         if delay > 0:
             self.ctx.schedule(delay, "arrive", order)
@@ -228,7 +235,9 @@ class SimVenue(Venue):
     @staticmethod
     def _sweep_price(sb: SymbolBook, order: SubmitOrder) -> Decimal | None:
         levels = sb.marketable_levels(order.side, order.quantity, None)
-        return levels[-1].price if levels else None
+        if not levels:
+            return None
+        return sb.pricing.taker_price(order.side, levels[-1].price, sb.book.mid())
 
     def _reservation(
         self, sb: SymbolBook, order: SubmitOrder, price: Decimal
@@ -243,10 +252,13 @@ class SimVenue(Venue):
     def _arrive(self, order: SubmitOrder) -> None:
         sb = self.books[order.symbol]
         now = self.ctx.now()
+        held = self.in_flight.pop(order.client_order_id)
+        currency = sb.instrument.quote if order.side == "buy" else sb.instrument.base
         if order.post_only:
             crossed = sb.would_cross(order.side, order.limit_price)
             if crossed is not None:
                 opposite = "ask" if order.side == "buy" else "bid"
+                self.reserved[currency] -= held
                 self._reject(
                     order,
                     f"post-only {order.side} at {order.limit_price} would take liquidity "
@@ -257,14 +269,12 @@ class SimVenue(Venue):
         levels = sb.marketable_levels(order.side, order.quantity, limit)
         available = sum((lv.size for lv in levels), Decimal(0))
         if order.time_in_force == "fok" and available < order.quantity:
+            self.reserved[currency] -= held
             self._accept(order)
             self._expire(
                 order, Decimal(0), f"fill-or-kill: only {available} of {order.quantity} available"
             )
             return
-        currency, reserve = self._reservation(
-            sb, order, limit or (levels[-1].price if levels else Decimal(0))
-        )
         self._order_seq += 1
         resting = RestingOrder(
             order=order,
@@ -272,9 +282,8 @@ class SimVenue(Venue):
             price=limit or Decimal(0),
             remaining=order.quantity,
             queue_ahead=Decimal(0),
-            reserved=reserve,
+            reserved=held,
         )
-        self.reserved[currency] = self.reserved.get(currency, Decimal(0)) + reserve
         self.open[order.client_order_id] = resting
         self.ctx.publish(
             OrderAccepted(
@@ -285,8 +294,7 @@ class SimVenue(Venue):
             )
         )
         if levels:
-            for execution in sb.take(order.side, levels, now):
-                self._fill(sb, resting, execution)
+            executions = sb.take(order.side, levels, now)
             resting_side = "sell" if order.side == "buy" else "buy"
             self.ctx.publish(
                 BookDeltas(
@@ -302,6 +310,9 @@ class SimVenue(Venue):
                     ts=now,
                 )
             )
+            # The book change first: whoever reacts to the fills must see the book without them.
+            for execution in executions:
+                self._fill(sb, resting, execution)
         if resting.remaining > 0:
             if order.order_type == "market" or order.time_in_force == "ioc":
                 self._expire(order, resting.filled, "immediate-or-cancel remainder")

@@ -73,7 +73,5 @@ def load_order_graph(path: str | Path) -> list[BookSnapshot]:
         ]
         bids.sort(key=lambda lv: lv.price, reverse=True)
         asks.sort(key=lambda lv: lv.price)
-        snapshots.append(
-            BookSnapshot(venue=book.venue, symbol=symbol, bids=bids, asks=asks, ts=0)
-        )
+        snapshots.append(BookSnapshot(venue=book.venue, symbol=symbol, bids=bids, asks=asks, ts=0))
     return snapshots
