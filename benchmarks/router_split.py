@@ -41,7 +41,7 @@ ORDER_GRAPH = Path(tradenode_sim.__file__).parent / "data" / "order-graph" / "ru
 FEES = {"bitfinex": 0.002, "bittrex": 0.0025, "bitstamp": 0.005, "coinbase": 0.003}
 VENUES = ("bitfinex", "bittrex", "bitstamp", "coinbase")
 TIMED_QUANTITY = 20.0  # BTC: spreads over several venues in every set below
-SAVING_SIZES = (0.1, 0.5, 1, 2, 5, 10, 25, 50, 100)
+SAVING_SIZES = (0.1, 0.5, 1, 2, 5, 10, 25, 50, 100, 250, 1000)
 
 
 def real_books() -> dict:
@@ -81,54 +81,74 @@ def lp_pieces(side: str, venues: list[VenueQuote]):
     return unit, np.ones((1, prices.size)), bounds
 
 
-def timings(fn, calls: int, warmup: int) -> np.ndarray:
-    for _ in range(warmup):
-        fn()
-    out = np.empty(calls)
-    clock = time.perf_counter_ns
-    for i in range(calls):
-        start = clock()
-        fn()
-        out[i] = clock() - start
-    return out / 1000.0  # microseconds
+class Timer:
+    """Per-call wall-clock times and thread CPU time of one function, gathered in blocks."""
+
+    def __init__(self, fn) -> None:
+        self.fn = fn
+        self.wall: list[np.ndarray] = []
+        self.cpu_per_call: list[float] = []
+
+    def block(self, calls: int) -> None:
+        fn, clock = self.fn, time.perf_counter_ns
+        wall = np.empty(calls)
+        cpu = time.thread_time_ns()
+        for i in range(calls):
+            start = clock()
+            fn()
+            wall[i] = clock() - start
+        self.cpu_per_call.append((time.thread_time_ns() - cpu) / calls / 1000.0)
+        self.wall.append(wall / 1000.0)
+
+    def summary(self) -> tuple[float, float, float]:
+        """p50 and p99 of the wall-clock µs per call, median of the blocks' CPU µs per call."""
+        p50, p99 = np.percentile(np.concatenate(self.wall), [50, 99])
+        return float(p50), float(p99), float(np.median(self.cpu_per_call))
 
 
-def latency_table() -> list[str]:
-    lines = [
-        f"Order: {TIMED_QUANTITY:g} BTC. Times in µs; ratio = linprog p50 / split_order p50.",
-        "",
-        "| side | books | levels | split_order p50 | p99 | linprog p50 | p99 | ratio |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
-    ]
+def latency_table(rounds: int = 10) -> list[str]:
+    cases = []
     for side in ("buy", "sell"):
-        cases = [(f"{n} venues x 50", synthetic(side, n)) for n in (3, 5, 10)]
-        cases.append(("full depth (4 venues)", real_quotes(side)))
-        for name, venues in cases:
-            levels = sum(v.prices.size for v in venues)
-            full = levels > 1000
-            ours = timings(
-                lambda v=venues: split_order(side, TIMED_QUANTITY, v),
-                calls=3000 if full else 20000,
-                warmup=200,
-            )
+        sets = [(f"{n} venues x 50", synthetic(side, n)) for n in (3, 5, 10)]
+        sets.append(("full depth (4 venues)", real_quotes(side)))
+        for name, venues in sets:
             unit, a_eq, bounds = lp_pieces(side, venues)
-            lp = timings(
+            res = linprog(unit, A_eq=a_eq, b_eq=[TIMED_QUANTITY], bounds=bounds, method="highs")
+            split = split_order(side, TIMED_QUANTITY, venues)
+            # Same answer, or the comparison means nothing.
+            assert math.isclose(abs(res.fun), split.cost, rel_tol=1e-9), (res.fun, split.cost)
+            ours = Timer(lambda s=side, v=venues: split_order(s, TIMED_QUANTITY, v))
+            theirs = Timer(
                 lambda u=unit, a=a_eq, b=bounds: linprog(
                     u, A_eq=a, b_eq=[TIMED_QUANTITY], bounds=b, method="highs"
-                ),
-                calls=30 if full else 200,
-                warmup=3,
+                )
             )
-            # Same answer, or the comparison means nothing.
-            res = linprog(unit, A_eq=a_eq, b_eq=[TIMED_QUANTITY], bounds=bounds, method="highs")
-            cost = split_order(side, TIMED_QUANTITY, venues).cost
-            assert math.isclose(abs(res.fun), cost, rel_tol=1e-9), (res.fun, cost)
-            p50, p99 = np.percentile(ours, [50, 99])
-            l50, l99 = np.percentile(lp, [50, 99])
-            lines.append(
-                f"| {side} | {name} | {levels} | {p50:.1f} | {p99:.1f} | "
-                f"{l50:.0f} | {l99:.0f} | {l50 / p50:.0f}x |"
-            )
+            full = len(unit) > 1000
+            ours.block(200)  # warm-up, dropped below
+            ours.wall.clear()
+            ours.cpu_per_call.clear()
+            cases.append((side, name, len(unit), len(split.allocations), ours, theirs, full))
+    # Interleaved rounds, so that a burst of load on the shared machine hits every case alike.
+    for _ in range(rounds):
+        for *_, ours, theirs, full in cases:
+            ours.block(300 if full else 2000)
+            theirs.block(3 if full else 20)
+    lines = [
+        f"Order: {TIMED_QUANTITY:g} BTC. Wall-clock µs per call (p50, p99) and CPU µs per call "
+        "(thread time; less hurt by other processes on the machine); "
+        "ratio = linprog p50 / split_order p50.",
+        "",
+        "| side | books | levels | venues used | split_order p50 | p99 | CPU | "
+        "linprog p50 | p99 | ratio |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for side, name, levels, used, ours, theirs, _ in cases:
+        p50, p99, cpu = ours.summary()
+        l50, l99, _ = theirs.summary()
+        lines.append(
+            f"| {side} | {name} | {levels} | {used} | {p50:.1f} | {p99:.1f} | {cpu:.1f} | "
+            f"{l50:,.0f} | {l99:,.0f} | {l50 / p50:,.0f}x |"
+        )
     return lines
 
 
@@ -149,6 +169,7 @@ def saving_table() -> list[str]:
             assert split.unfilled == 0 and single.unfilled == 0
             ours, theirs = split.average_price, single.average_price
             saving = (theirs - ours if side == "buy" else ours - theirs) / theirs * 1e4
+            saving = round(saving, 2) + 0.0  # no "-0.00" from float rounding
             lines.append(
                 f"| {side} | {size:g} | {ours:,.2f} | {len(split.allocations)} | "
                 f"{single.allocations[0].venue} | {theirs:,.2f} | {saving:.2f} |"
@@ -158,10 +179,16 @@ def saving_table() -> list[str]:
 
 def main() -> None:
     cpu = platform.processor() or platform.machine()
-    print(f"# machine: {os.cpu_count()} cores, {cpu}, Python {platform.python_version()}, "
-          f"numpy {np.__version__}")
+    print(
+        f"# machine: {os.cpu_count()} cores, {cpu}, Python {platform.python_version()}, "
+        f"numpy {np.__version__}"
+    )
+    print()
+    print(f"# load average before: {os.getloadavg()[0]:.2f}")
     print()
     print("\n".join(latency_table()))
+    print()
+    print(f"# load average after the timings: {os.getloadavg()[0]:.2f}")
     print()
     print("\n".join(saving_table()))
 

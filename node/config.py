@@ -245,9 +245,10 @@ def load_config(path: str | Path, plugins: Plugins) -> NodeConfig:
             if venue not in raw_venues:
                 problems.append(f"{file}: orders[{i}].venues: no venue named {venue!r}")
 
-    for key, env in _env_fields(venues, "venues"):
-        if env not in os.environ:
-            problems.append(f"{file}: {key}: environment variable {env} is not set")
+    for name, entry in venues.items():
+        for key, env in _env_fields(entry.settings, f"venues.{name}"):
+            if env not in os.environ:
+                problems.append(f"{file}: {key}: environment variable {env} is not set")
 
     if problems:
         raise ConfigError(problems)

@@ -232,7 +232,7 @@ class ReplayRuntime:
                 if to is None:
                     self.publish(message)
                 else:
-                    ready.append((to, message))
+                    self.send(to, message)
         if until_ns is not None:
             self.now = max(self.now, until_ns)
         return self.delivered - before

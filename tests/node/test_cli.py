@@ -193,15 +193,6 @@ def test_journal_prints_json_lines_after_a_demo_run(demo_journal_lines, work):
     }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG node/runtime/replay.py ReplayRuntime.run: a recorded source with an address "
-    "(to=...) is appended to the ready queue without journaling, so the [[orders]] the node "
-    "plays to the router (node/node.py Node.start, add_source(orders, to='router')) never reach "
-    "the journal; Node.start's 'already in the journal' guard then never fires and a second "
-    "run on the same journal submits the demo's orders again. Fix: deliver with "
-    "self.send(to, message) instead of ready.append((to, message))",
-)
 def test_the_demo_parent_orders_are_in_its_journal(demo_journal_lines):
     parents = [
         json.loads(line)["message"] for line in demo_journal_lines if '"SubmitParentOrder"' in line

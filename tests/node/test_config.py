@@ -258,12 +258,6 @@ def test_a_secret_variable_that_is_not_set_is_a_problem_naming_it(tmp_path, plug
     assert line.endswith("api_key_env: environment variable TRADENODE_TEST_API_KEY is not set")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG node/config.py load_config: _env_fields(venues, 'venues') walks the VenueEntry "
-    "structs, so the key path reads venues.k.settings.api_key_env instead of the file's "
-    "venues.k.api_key_env; fix: walk _env_fields(entry.settings, f'venues.{name}') per venue",
-)
 def test_a_secret_problem_names_the_key_path_as_written_in_the_file(tmp_path, plugins, monkeypatch):
     monkeypatch.delenv("TRADENODE_TEST_API_KEY", raising=False)
     monkeypatch.setenv("TRADENODE_TEST_API_SECRET", "s3cr3t")

@@ -78,7 +78,7 @@ def demo(tmp_path_factory):
 def test_demo_exits_0_and_needs_no_network(demo):
     done, audit, _ = demo
     assert done.returncode == 0, done.stderr
-    assert done.stderr == ""
+    assert "Traceback" not in done.stderr and "warning: plugin" not in done.stderr
     assert audit, "the audit hook did not run"
     assert [line for line in audit if line.startswith("network\t")] == []
 
