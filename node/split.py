@@ -397,10 +397,13 @@ class _Problem:
         self.lens = lens
         self._rows = None
         if len(live) == 1:
-            key, avail = live[0]._buy_sort if buy else live[0]._sell_sort
+            sort = live[0]._buy_sort if buy else live[0]._sell_sort
         else:
-            sort = [v._buy_sort for v in live] if buy else [v._sell_sort for v in live]
-            key, avail = np.concatenate(sort, 1)
+            sort = np.concatenate(
+                [v._buy_sort for v in live] if buy else [v._sell_sort for v in live], 1
+            )
+        key = sort[0]
+        avail = sort[1]
         if limit_price is not None:
             prices = self.prices
             avail = np.where(prices <= limit_price if buy else prices >= limit_price, avail, 0.0)
@@ -443,6 +446,8 @@ class _Problem:
 
 #: Books with more levels than this are pruned before sorting (see _continuous).
 _PRUNE_ABOVE = 1024
+#: How many of the best-ranked levels _continuous sums before it sums them all.
+_HEAD = 64
 
 
 def _continuous(problem: _Problem) -> tuple[list[int], list[float], list[float], list[float]]:
@@ -460,19 +465,23 @@ def _continuous(problem: _Problem) -> tuple[list[int], list[float], list[float],
         else:
             kept = None
     order = key.argsort(kind="stable")
-    ranked = avail[order]
+    # Orders usually reach a few dozen levels: sum the best ranks first, all only if needed.
+    ranked = avail[order[:_HEAD]]
     total = np.add.accumulate(ranked)
-    target = min(quantity, float(total[-1]))
+    if total.item(-1) < quantity and order.size > _HEAD:
+        ranked = avail[order]
+        total = np.add.accumulate(ranked)
+    target = min(quantity, total.item(-1))
     if not target > 0:
         return [], [], [], []
     touched = int(total.searchsorted(target)) + 1  # levels in the fill, by rank
     if touched > ranked.size:
         touched = ranked.size
     # Every touched level is taken whole except the last one, which takes the rest.
-    rest = target - float(total[touched - 2]) if touched > 1 else target
-    rest = min(rest, float(ranked[touched - 1]))
+    rest = target - total.item(touched - 2) if touched > 1 else target
+    rest = min(rest, ranked.item(touched - 1))
     where = order[:touched] if kept is None else kept[order[:touched]]
-    last = int(where[-1])
+    last = where.item(-1)
     lens = problem.lens
     n = len(lens)
     if n == 1:
@@ -503,7 +512,7 @@ def _continuous(problem: _Problem) -> tuple[list[int], list[float], list[float],
             _, available, price, size_before, notional_before = rows[:, count - 1].tolist()
             deepest = starts[i] + count - 1
             if avail is not None:
-                available = float(avail[deepest])
+                available = avail.item(deepest)
             t = rest if deepest == last else available
             hit.append(i)
             quantities.append(size_before + t)
