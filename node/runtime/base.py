@@ -73,7 +73,8 @@ class Hosted:
     factory: ComponentFactory | None
     failures: int = 0
     down: bool = False
-    parked: list[Message] = field(default_factory=list)
+    #: messages that arrived while it was down, each with its journal seq (0: not journaled)
+    parked: list[tuple[Message, int]] = field(default_factory=list)
     failed_at_seq: int = 0  # the journal's last seq when it failed: its restore stops there
 
 
@@ -109,14 +110,17 @@ def decide_on_failure(
 
 
 def rebuild(hosted: Hosted, journal: Journal | None, now: int) -> ComponentRestarted:
-    """Replace a failed component with a fresh one rebuilt from the journal."""
+    """Replace a failed component with a fresh one rebuilt from the journal.
+
+    It is restored from what was journaled up to its failure, less the messages parked for it:
+    those are delivered after the rebuild, so each is applied exactly once.
+    """
     assert hosted.factory is not None
     hosted.component = hosted.factory()
     if journal is not None:
-        # Only what was journaled before the failure: messages parked since are delivered
-        # after the rebuild, and must not be applied twice.
         upto = hosted.failed_at_seq
+        pending = {seq for _, seq in hosted.parked if seq}
         entries = itertools.takewhile(lambda e: e.seq <= upto, journal.entries())
-        hosted.component.restore(e.message for e in entries)
+        hosted.component.restore(e.message for e in entries if e.seq not in pending)
     hosted.down = False
     return ComponentRestarted(component=hosted.component.name, attempt=hosted.failures, ts=now)

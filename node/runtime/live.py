@@ -57,14 +57,16 @@ class _ComponentActor(pykka.ThreadingActor):
         component.restore(self.runtime.history)
         component.on_start()
 
-    def on_receive(self, message: Any) -> Any:
+    def on_receive(self, item: Any) -> Any:
+        """``item`` is ``(message, journal seq)``, or ``_Restart``."""
         hosted = self.hosted
-        if message.__class__ is _Restart:
+        if item.__class__ is _Restart:
             self._restart()
             return None
         if hosted.down:
-            hosted.parked.append(message)
+            hosted.parked.append(item)
             return None
+        message = item[0]
         try:
             hosted.component.on_message(message)
         except Exception as exc:
@@ -82,8 +84,8 @@ class _ComponentActor(pykka.ThreadingActor):
             return
         self.runtime.publish(restarted)
         parked, hosted.parked = hosted.parked, []
-        for message in parked:
-            self.on_receive(message)
+        for item in parked:
+            self.on_receive(item)
 
     def on_stop(self) -> None:
         if not self.hosted.down:
@@ -245,13 +247,12 @@ class LiveRuntime:
         ref = self.refs.get(address)
         if ref is None:
             raise KeyError(f"no component at address {address!r}")
-        if self.journal is not None and message.journaled:
-            self.journal.append(message)
-        self._tell(address, ref, message)
+        seq = self.journal.append(message) if self.journal is not None and message.journaled else 0
+        self._tell(address, ref, message, seq)
 
-    def _tell(self, address: str, ref: pykka.ActorRef[Any], message: Message) -> None:
+    def _tell(self, address: str, ref: pykka.ActorRef[Any], message: Message, seq: int) -> None:
         try:
-            ref.tell(message)
+            ref.tell((message, seq))
         except pykka.ActorDeadError:
             if not self._stopping.is_set():
                 raise
@@ -264,13 +265,12 @@ class LiveRuntime:
             )
 
     def publish(self, message: Message) -> None:
-        if self.journal is not None and message.journaled:
-            self.journal.append(message)
+        seq = self.journal.append(message) if self.journal is not None and message.journaled else 0
         refs = self.refs
         for address in self.subscriptions.of(type(message)):
             ref = refs.get(address)
             if ref is not None:
-                self._tell(address, ref, message)
+                self._tell(address, ref, message, seq)
 
     def _on_failure(self, hosted: Hosted, exc: Exception) -> None:
         decision = decide_on_failure(hosted, exc, self.policy, self.now())

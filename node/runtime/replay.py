@@ -75,7 +75,7 @@ class ReplayRuntime:
         self.hosted: dict[str, Hosted] = {}
         self.order: list[str] = []
         self.subscriptions = Subscriptions()
-        self._ready: deque[tuple[str, Message]] = deque()
+        self._ready: deque[tuple[str, Message, int]] = deque()
         self._timers: list[tuple[int, int, str, Message | None]] = []
         self._canceled: set[int] = set()
         self._timer_ids = itertools.count(1)
@@ -128,16 +128,14 @@ class ReplayRuntime:
     def send(self, address: str, message: Message) -> None:
         if address not in self.hosted:
             raise KeyError(f"no component at address {address!r}")
-        if self.journal is not None and message.journaled:
-            self.journal.append(message)
-        self._ready.append((address, message))
+        seq = self.journal.append(message) if self.journal is not None and message.journaled else 0
+        self._ready.append((address, message, seq))
 
     def publish(self, message: Message) -> None:
-        if self.journal is not None and message.journaled:
-            self.journal.append(message)
+        seq = self.journal.append(message) if self.journal is not None and message.journaled else 0
         ready = self._ready
         for address in self.subscriptions.of(type(message)):
-            ready.append((address, message))
+            ready.append((address, message, seq))
 
     def schedule(self, address: str, delay_ns: int, name: str, payload: Any = None) -> int:
         timer_id = next(self._timer_ids)
@@ -152,10 +150,10 @@ class ReplayRuntime:
 
     # -- running ------------------------------------------------------------------------------
 
-    def _deliver(self, address: str, message: Message) -> None:
+    def _deliver(self, address: str, message: Message, seq: int = 0) -> None:
         hosted = self.hosted[address]
         if hosted.down:
-            hosted.parked.append(message)
+            hosted.parked.append((message, seq))
             return
         self.delivered += 1
         try:
@@ -185,8 +183,8 @@ class ReplayRuntime:
             return
         self.publish(restarted)
         parked, hosted.parked = hosted.parked, []
-        for message in parked:
-            self._deliver(address, message)
+        for message, seq in parked:
+            self._deliver(address, message, seq)
 
     def run(self, until_ns: int | None = None) -> int:
         """Process events until none is left (or the clock would pass ``until_ns``).
@@ -198,8 +196,7 @@ class ReplayRuntime:
         deliver = self._deliver
         while True:
             while ready:
-                address, message = ready.popleft()
-                deliver(address, message)
+                deliver(*ready.popleft())
             t_timer = timers[0][0] if timers else None
             t_source = sources[0][0] if sources else None
             if t_timer is None and t_source is None:
