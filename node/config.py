@@ -21,6 +21,7 @@ import msgspec
 from node.messages import Side
 from node.plugins import Plugins
 from node.runtime.base import RestartPolicy
+from node.validation import convert_all
 
 
 class ConfigError(ValueError):
@@ -120,27 +121,10 @@ _TOP_LEVEL = {"node", "router", "risk", "restart", "venues", "orders"}
 _VENUE_HEADER = re.compile(r"^\s*\[\s*venues\s*\.\s*(\"[^\"]+\"|'[^']+'|[A-Za-z0-9_-]+)\s*\]")
 
 
-def _msgspec_problem(file: str, prefix: str, exc: msgspec.ValidationError) -> str:
-    text = str(exc)
-    path = ""
-    match = re.search(r" - at `\$(.*)`$", text)
-    if match:
-        text = text[: match.start()]
-        path = match.group(1)
-    unknown = re.match(r"Object contains unknown field `(.+)`", text)
-    if unknown:
-        key = f"{prefix}{path}.{unknown.group(1)}".strip(".")
-        return f"{file}: {key}: unknown key"
-    key = f"{prefix}{path}".strip(".") or "(top level)"
-    return f"{file}: {key}: {text}"
-
-
 def _convert(file: str, prefix: str, data: Any, cls: type, problems: list[str]) -> Any:
-    try:
-        return msgspec.convert(data, cls, strict=False)
-    except msgspec.ValidationError as exc:
-        problems.append(_msgspec_problem(file, prefix, exc))
-        return None
+    value, found = convert_all(data, cls, prefix)
+    problems.extend(f"{file}: {line}" for line in found)
+    return value
 
 
 def _env_fields(value: Any, path: str) -> Iterator[tuple[str, str]]:
@@ -202,14 +186,14 @@ def load_config(path: str | Path, plugins: Plugins) -> NodeConfig:
     )
     router = _convert(file, "router", raw.get("router", {}), RouterConfig, problems)
     restart = _convert(file, "restart", raw.get("restart", {}), RestartPolicy, problems)
-    from node.risk import RiskConfig, build_checks
+    from node.risk import RiskConfig, RiskConfigError, build_checks
 
     risk = _convert(file, "risk", raw.get("risk", {}), RiskConfig, problems)
     if risk is not None:
         try:
             build_checks(risk, plugins.risk_checks)
-        except (ValueError, KeyError) as exc:
-            problems.append(f"{file}: risk: {exc}")
+        except RiskConfigError as exc:
+            problems.extend(f"{file}: risk.{line}" for line in exc.problems)
     orders = _convert(file, "orders", raw.get("orders", []), list[OrderSpec], problems) or []
 
     venues: dict[str, VenueEntry] = {}

@@ -30,6 +30,9 @@ CREATE TABLE IF NOT EXISTS journal (
 """
 
 
+_PAGE = 10_000
+
+
 class JournalCorrupt(RuntimeError):
     """The journal cannot be trusted from ``seq`` on; the node must not start on it."""
 
@@ -86,29 +89,42 @@ class Journal:
             return self._seq
 
     def entries(self, after_seq: int = 0) -> Iterator[JournalEntry]:
-        """Every entry after ``after_seq``, in order; ``JournalCorrupt`` at the first bad row."""
+        """Every entry after ``after_seq``, in order; ``JournalCorrupt`` at the first bad row.
+
+        Rows are read in pages (a long journal is never all in memory) and as raw bytes, so a
+        damaged row is named by its own seq rather than failing the whole read.
+        """
         expected = after_seq + 1
-        try:
-            cursor = self._db.execute(
-                "SELECT seq, ts, type, payload, crc FROM journal WHERE seq > ? ORDER BY seq",
-                (after_seq,),
-            )
-            rows = cursor.fetchall()
-        except sqlite3.DatabaseError as exc:
-            raise JournalCorrupt(self.path, expected, f"unreadable ({exc})") from None
-        for seq, ts, type_name, payload, crc in rows:
-            if seq != expected:
-                raise JournalCorrupt(self.path, expected, f"missing entries {expected}..{seq - 1}")
-            if not isinstance(payload, bytes) or zlib.crc32(payload) != crc:
-                raise JournalCorrupt(self.path, seq, "payload checksum mismatch")
+        while True:
             try:
-                message = decode(payload)
-            except msgspec.DecodeError as exc:
-                raise JournalCorrupt(self.path, seq, f"undecodable {type_name}: {exc}") from None
-            if type(message).__name__ != type_name or message.ts != ts:
-                raise JournalCorrupt(self.path, seq, "row header disagrees with its payload")
-            yield JournalEntry(seq, ts, message)
-            expected += 1
+                with self._lock:
+                    rows = self._db.execute(
+                        "SELECT seq, ts, CAST(type AS BLOB), CAST(payload AS BLOB), "
+                        "typeof(payload), crc FROM journal WHERE seq > ? ORDER BY seq LIMIT ?",
+                        (expected - 1, _PAGE),
+                    ).fetchall()
+            except sqlite3.DatabaseError as exc:
+                raise JournalCorrupt(self.path, expected, f"unreadable ({exc})") from None
+            if not rows:
+                return
+            for seq, ts, raw_type, payload, storage, crc in rows:
+                if seq != expected:
+                    raise JournalCorrupt(
+                        self.path, expected, f"missing entries {expected}..{seq - 1}"
+                    )
+                if storage != "blob" or zlib.crc32(payload) != crc:
+                    raise JournalCorrupt(self.path, seq, "payload checksum mismatch")
+                type_name = raw_type.decode("utf-8", "replace")
+                try:
+                    message = decode(payload)
+                except msgspec.DecodeError as exc:
+                    raise JournalCorrupt(
+                        self.path, seq, f"undecodable {type_name}: {exc}"
+                    ) from None
+                if type(message).__name__ != type_name or message.ts != ts:
+                    raise JournalCorrupt(self.path, seq, "row header disagrees with its payload")
+                yield JournalEntry(seq, ts, message)
+                expected += 1
 
     def messages(self) -> Iterator[Message]:
         return (entry.message for entry in self.entries())

@@ -29,7 +29,6 @@ resuming forgets the venue rejects counted so far.
 
 from __future__ import annotations
 
-import re
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -78,13 +77,18 @@ from node.portfolio import (
     utc_day,
 )
 from node.registry import Registry
+from node.validation import convert_all
 
 NS_PER_SECOND = 1_000_000_000
 RATE_WINDOW_NS = 60 * NS_PER_SECOND  # the longest order-rate window kept
 
 
 class RiskConfigError(ValueError):
-    """A ``[risk]`` section cannot be used; the message names the section and key."""
+    """A ``[risk]`` section cannot be used; one line per problem, each naming its key."""
+
+    def __init__(self, problems: str | list[str]) -> None:
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        super().__init__("; ".join(self.problems))
 
 
 class RiskConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -121,18 +125,6 @@ Check = Callable[[Any, SubmitOrder, "RiskView"], "str | None"]
 BuiltCheck = tuple[str, Check, Any]
 
 
-def _problem(prefix: str, exc: msgspec.ValidationError) -> str:
-    text = str(exc)
-    path = ""
-    match = re.search(r" - at `\$(.*)`$", text)
-    if match:
-        text, path = text[: match.start()], match.group(1)
-    unknown = re.match(r"Object contains unknown field `(.+)`", text)
-    if unknown:
-        return f"{prefix}{path}.{unknown.group(1)}: unknown key"
-    return f"{prefix}{path}: {text}"
-
-
 def build_checks(config: RiskConfig, registry: Registry[Any]) -> list[BuiltCheck]:
     """The enabled checks as (name, check, limits), in registry order.
 
@@ -156,10 +148,9 @@ def build_checks(config: RiskConfig, registry: Registry[Any]) -> list[BuiltCheck
                 raise RiskConfigError(f"{prefix}: this check takes no settings")
             limits = None
         else:
-            try:
-                limits = msgspec.convert(section, registration.config_type, strict=False)
-            except msgspec.ValidationError as exc:
-                raise RiskConfigError(_problem(prefix, exc)) from None
+            limits, problems = convert_all(section, registration.config_type, prefix)
+            if problems:
+                raise RiskConfigError(problems)
         built.append((registration.name, registration.target, limits))
     return built
 

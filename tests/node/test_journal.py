@@ -231,15 +231,6 @@ def test_payload_of_the_wrong_storage_class_is_named(tmp_path: Path):
     assert exc.seq == 6
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG node/journal.py:91-98 entries(): rows are fetched all at once with the default "
-        "text_factory, so one payload stored as TEXT that is not valid UTF-8 (what a single "
-        "flipped bit in the record's serial type makes of a BLOB) fails the whole fetch and is "
-        "reported at seq after_seq+1 instead of its own seq"
-    ),
-)
 def test_payload_turned_into_invalid_text_is_named_by_its_seq(tmp_path: Path):
     path = filled(tmp_path / "j.db", some_messages())
     tamper(path, "UPDATE journal SET payload = CAST(payload AS TEXT) WHERE seq = 5")
