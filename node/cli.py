@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import tempfile
@@ -236,6 +237,11 @@ def main(argv: list[str] | None = None) -> int:
     except JournalCorrupt as exc:
         print(f"tradenode: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # The reader went away (``tradenode journal CONFIG | head``): not an error of ours.
+        # Point stdout at devnull so the interpreter's final flush does not complain.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

@@ -120,8 +120,10 @@ def load_plugins(group: str = hookspecs.PROJECT) -> Plugins:
                 if registry.names_from(ep.name):
                     status.kinds.append(kind)
         if status.error:
+            # All or nothing: a plugin that failed any registration keeps none of them.
             for registry in registries.values():
                 for name in registry.names_from(ep.name):
                     del registry.entries[name]
+            status.kinds.clear()
             manager.unregister(name=ep.name)
     return Plugins(manager, registries, statuses)

@@ -64,7 +64,13 @@ def saving_bps(side: Side, ours: Decimal | None, theirs: Decimal | None) -> Deci
     if ours is None or theirs is None or theirs == 0:
         return None
     diff = theirs - ours if side == "buy" else ours - theirs
-    return (diff / theirs * _BPS).quantize(Decimal("0.01"))
+    return _bps(diff / theirs)
+
+
+def _bps(fraction: Decimal) -> Decimal:
+    """A fraction in basis points to 0.01, never the negative zero rounding can leave."""
+    value = (fraction * _BPS).quantize(Decimal("0.01"))
+    return value if value else abs(value)
 
 
 @dataclass
@@ -251,8 +257,10 @@ class Router(Component):
             elif key not in self.books:
                 excluded[venue] = "no order book yet"
             elif now - self.received[key] > max_age:
-                age = (now - self.received[key]) / 1e9
-                excluded[venue] = f"stale book: {age:.1f} s old > {max_age / 1e9:.1f} s"
+                age_ms = (now - self.received[key]) / _MS
+                excluded[venue] = (
+                    f"stale book: {age_ms:,.0f} ms old > {self.config.max_book_age_ms:,.0f} ms"
+                )
             elif venue not in self.free:
                 excluded[venue] = "no balance reported"
             else:
@@ -468,9 +476,7 @@ class Router(Component):
         slippage = None
         if avg is not None and parent.arrival_mid:
             sign = 1 if order.side == "buy" else -1
-            slippage = (sign * (avg - parent.arrival_mid) / parent.arrival_mid * _BPS).quantize(
-                Decimal("0.01")
-            )
+            slippage = _bps(sign * (avg - parent.arrival_mid) / parent.arrival_mid)
         if parent.filled >= order.quantity:
             status = "filled"
         elif parent.canceled is not None:

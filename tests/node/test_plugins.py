@@ -151,6 +151,7 @@ def test_plugin_whose_hook_raises_is_reported_and_left_out(with_fixtures: dict[s
     # Nothing it registered stays: neither the check from the failing hook nor its venue.
     assert "badhook-check" not in with_fixtures["registries"]["risk-check"]
     assert "badhook-venue" not in with_fixtures["registries"]["venue"]
+    assert bad.kinds == []  # it registers nothing, so it lists no kind either
     # And it is out of the plugin manager: its lifecycle hook is not called.
     assert "badhook" not in with_fixtures["managed"]
     assert with_fixtures["lifecycle_errors"] == []

@@ -291,7 +291,7 @@ def test_a_stale_book_is_left_out_and_named(run):
     (plan,) = r.routed("p")
     assert set(plan.excluded) == {"bitfinex", "bittrex", "coinbase"}
     for why in plan.excluded.values():
-        assert why.startswith("stale book: 2.0 s old > 1.0 s")
+        assert why.startswith("stale book: 2,000 ms old > 1,000 ms")
     assert {leg.venue for leg in plan.legs} == {"bitstamp"}
     assert done.status == "filled"
 

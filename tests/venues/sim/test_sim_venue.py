@@ -204,13 +204,27 @@ def test_a_sell_credits_proceeds_less_fee_and_debits_base():
     assert after["BTC"].total == D("9")
 
 
-def test_min_commission_is_a_floor_per_fill():
+def test_min_commission_is_a_floor_per_order():
     rt, venue, rec = sim(min_commission=D("50"))
     submit(rt, venue, order("b", "buy", "1"))
     (fill,) = of(rec, "b", *FILL_TYPES)
     assert D("0.0025") * fill.price < 50
     assert fill.fee == D("50")
     assert balances(rec)["USD"].total == D("100000") - fill.price - 50
+
+
+def test_min_commission_is_charged_once_per_order_over_several_fills():
+    rt, venue, rec = sim(min_commission=D("100"))
+    submit(rt, venue, order("m", "buy", "5"))
+    fills = of(rec, "m", *FILL_TYPES)
+    assert len(fills) > 1  # 5 BTC sweeps several recorded levels
+    at_rate = sum(
+        ((f.price * f.quantity * D("0.0025")).quantize(E8, rounding=ROUND_CEILING) for f in fills),
+        D(0),
+    )
+    assert at_rate < 100  # the rate alone would charge less than the minimum
+    assert sum((f.fee for f in fills), D(0)) == D("100")
+    assert fills[0].fee >= fills[-1].fee
 
 
 # --------------------------------------------------------------------------------------------
@@ -335,6 +349,25 @@ def test_orders_in_flight_cannot_spend_the_same_balance_twice():
     assert rejected.ts == 0  # refused on submission, before the first one arrived
     for update in rec.of_type(BalancesUpdated):
         assert update.balances["USD"].total >= 0 and update.balances["USD"].free >= 0
+
+
+def test_a_delayed_market_buy_fills_only_as_far_as_the_money_held_for_it():
+    # Both orders are priced on the same book when submitted; the first takes the best level on
+    # arrival, so the second meets dearer levels than it was priced at. It may not overdraw:
+    # it fills as far as the money held for it reaches, and the rest expires.
+    top_price, top_size = recorded_asks()[0]
+    quantity = D(3)
+    assert quantity < top_size < 2 * quantity
+    rt, venue, rec = sim(execution_delay_ms=10.0)
+    submit(rt, venue, order("a", "buy", str(quantity)), order("b", "buy", str(quantity)))
+    held = (top_price * quantity * D("1.0025")).quantize(E8, rounding=ROUND_CEILING)
+    fills = of(rec, "b", *FILL_TYPES)
+    spent = sum((f.price * f.quantity + f.fee for f in fills), D(0))
+    assert 0 < spent <= held
+    (expired,) = of(rec, "b", OrderExpired)
+    assert expired.filled_quantity == sum((f.quantity for f in fills), D(0)) < quantity
+    for update in rec.of_type(BalancesUpdated):
+        assert update.balances["USD"].free >= 0
 
 
 def test_a_market_buy_is_checked_and_held_at_its_slipped_price():

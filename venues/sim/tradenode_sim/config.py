@@ -26,10 +26,11 @@ class SimVenueConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     """``[venues.NAME]`` with ``plugin = "sim"``.
 
     Fees are commission rates in basis points of notional, charged in the quote currency, with
-    ``min_commission`` as a floor per fill. ``spread_multiplier`` widens every recorded level
-    away from the mid (1 = as recorded); ``slippage_bps`` worsens every taker fill price;
-    ``execution_delay_ms`` is the time from submit to the order reaching the book, and
-    ``cancel_delay_ms`` the same for cancels.
+    ``min_commission`` as a floor per order (its first fill pays it; later fills pay the rate
+    only once the order's fees at the rate exceed it). ``spread_multiplier`` widens every
+    recorded level away from the mid (1 = as recorded); ``slippage_bps`` worsens every taker
+    fill price; ``execution_delay_ms`` is the time from submit to the order reaching the book,
+    and ``cancel_delay_ms`` the same for cancels.
     """
 
     source: Literal["order-graph", "binance-stream", "binance-depth-csv"]

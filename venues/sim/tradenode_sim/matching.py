@@ -32,9 +32,10 @@ class RestingOrder:
     remaining: Decimal
     queue_ahead: Decimal
     filled: Decimal = Decimal(0)
-    reserved: Decimal = Decimal(
-        0
-    )  # what the venue holds back for it (quote for buys, base for sells)
+    #: what the venue holds back for it: quote currency for a buy, base for a sell
+    reserved: Decimal = Decimal(0)
+    rate_fees: Decimal = Decimal(0)  # its fees at the commission rate so far
+    fees: Decimal = Decimal(0)  # its fees charged so far (at least the minimum commission)
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ and expires with exchange-style events, and keeps its own balances.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from decimal import ROUND_CEILING, Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -267,6 +267,8 @@ class SimVenue(Venue):
                 return
         limit = order.limit_price if order.order_type == "limit" else None
         levels = sb.marketable_levels(order.side, order.quantity, limit)
+        if order.side == "buy":
+            levels = self._within(sb, levels, held)
         available = sum((lv.size for lv in levels), Decimal(0))
         if order.time_in_force == "fok" and available < order.quantity:
             self.reserved[currency] -= held
@@ -320,6 +322,30 @@ class SimVenue(Venue):
                 sb.rest(resting)
         self._publish_balances()
 
+    def _within(self, sb: SymbolBook, levels: list[BookLevel], held: Decimal) -> list[BookLevel]:
+        """The part of a buy's sweep that the money held for it pays for, fees included.
+
+        A market buy is priced when it is submitted; if the book moved while it travelled,
+        it fills only as far as that money reaches and the rest expires: never an overdraft.
+        """
+        mid = sb.book.mid()
+        lot = sb.instrument.lot_size
+        rate = 1 + self.taker_rate
+        left = held - self.config.min_commission
+        out = []
+        for level in levels:
+            price = sb.pricing.taker_price("buy", level.price, mid)
+            cost = _fee(price * level.size * rate)
+            if cost <= left:
+                out.append(level)
+                left -= cost
+                continue
+            size = (left / (price * rate) / lot).to_integral_value(ROUND_FLOOR) * lot
+            if size > 0:
+                out.append(BookLevel(level.price, size))
+            break
+        return out
+
     def _accept(self, order: SubmitOrder) -> None:
         self._order_seq += 1
         self.ctx.publish(
@@ -359,7 +385,10 @@ class SimVenue(Venue):
         ins = sb.instrument
         rate = self.maker_rate if execution.liquidity == "maker" else self.taker_rate
         notional = execution.price * execution.quantity
-        fee = max(_fee(notional * rate), self.config.min_commission)
+        # The minimum commission is per order: the order's fees so far are topped up to it.
+        resting.rate_fees += _fee(notional * rate)
+        fee = max(resting.rate_fees, self.config.min_commission) - resting.fees
+        resting.fees += fee
         sign = 1 if order.side == "buy" else -1
         self.totals[ins.base] = self.totals.get(ins.base, Decimal(0)) + sign * execution.quantity
         self.totals[ins.quote] = self.totals.get(ins.quote, Decimal(0)) - sign * notional - fee
