@@ -92,6 +92,26 @@ def _write_journal(journal: Journal, out) -> None:
         out.write(b'{"seq":%d,"message":' % entry.seq + to_json(entry.message) + b"}\n")
 
 
+def cmd_resume(args: argparse.Namespace) -> int:
+    """Leave HALTED or REDUCING: the journal records the command; the node obeys it on start."""
+    import time
+
+    from node.messages import ResumeTrading
+
+    config, _ = _load(args.config)
+    path = config.journal_path
+    if not path.exists():
+        print(f"{path}: no journal yet (the node has not run)", file=sys.stderr)
+        return 2
+    journal = Journal(path)
+    try:
+        journal.append(ResumeTrading(reason=args.reason, ts=time.time_ns()))
+    finally:
+        journal.close()
+    print(f"trading resumes when node {config.node.name!r} next starts: {args.reason}")
+    return 0
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from node.node import Node
     from node.report import print_run_report
@@ -194,6 +214,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--journal", help="read this journal file instead of the config's")
     p.add_argument("-o", "--output", help="write to this file instead of stdout")
     p.set_defaults(func=cmd_journal)
+
+    p = sub.add_parser(
+        "resume",
+        help="let a halted node trade again on its next start (after you have reconciled)",
+    )
+    p.add_argument("config")
+    p.add_argument("--reason", required=True, help="why it is safe to trade again (journaled)")
+    p.set_defaults(func=cmd_resume)
 
     p = sub.add_parser(
         "demo", help="run the embedded demo: simulated venues on real recorded books, no keys"

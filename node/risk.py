@@ -407,6 +407,9 @@ class RiskManager(Component):
                     self.view.record_order(message, message.limit_price, message.ts)
             elif isinstance(message, TradingStateChanged):
                 self.state, self.state_reason = message.state, message.reason
+            elif isinstance(message, ResumeTrading):
+                # Written by `tradenode resume` while the node was stopped: it takes effect now.
+                self.state, self.state_reason = "active", message.reason
             else:
                 self._apply_event(message)
 

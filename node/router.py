@@ -10,6 +10,7 @@ of times, never past the parent's limit price. Child orders go to risk, never st
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
 from typing import Any
@@ -25,8 +26,10 @@ from node.messages import (
     CancelParentOrder,
     ExecutionReport,
     Fill,
+    HaltTrading,
     Instrument,
     InstrumentsLoaded,
+    Message,
     OrderCanceled,
     OrderExpired,
     OrderRejected,
@@ -132,6 +135,65 @@ class Router(Component):
         self.parents: dict[str, _Parent] = {}
         self.child_parent: dict[str, str] = {}
         self._quotes: dict[tuple[str, str, Side], tuple[int, Decimal, VenueQuote]] = {}
+        self.finished: set[str] = set()  # parent ids done: never reused, even after a restart
+        self._restoring = False
+
+    # -- restart --------------------------------------------------------------------------------
+
+    def restore(self, history: Iterable[Message]) -> None:
+        """Rebuild the parent orders from the journal: what was routed, filled and finished."""
+        self._restoring = True
+        try:
+            for message in history:
+                if isinstance(message, SubmitParentOrder):
+                    if message.parent_id not in self.finished:
+                        self.parents[message.parent_id] = _Parent(message, message.ts, None)
+                elif isinstance(message, ParentOrderAccepted):
+                    if message.parent_id in self.parents:
+                        self.parents[message.parent_id].arrival_mid = message.arrival_mid
+                elif isinstance(message, (ParentOrderRejected, ParentOrderCompleted)):
+                    self.parents.pop(message.parent_id, None)
+                    self.finished.add(message.parent_id)
+                elif isinstance(message, OrderRouted):
+                    self._restore_plan(message)
+                elif isinstance(message, FILL_TYPES):
+                    self._on_fill(message)
+                elif isinstance(message, _FINAL_EVENTS):
+                    self._on_final(message)
+        finally:
+            self._restoring = False
+
+    def _restore_plan(self, routed: OrderRouted) -> None:
+        parent = self.parents.get(routed.parent_id)
+        if parent is None:
+            return
+        parent.attempt = routed.attempt
+        parent.first_plan = parent.first_plan or routed
+        for leg in routed.legs:
+            parent.children[leg.client_order_id] = _Child(leg.venue, leg.quantity)
+            self.child_parent[leg.client_order_id] = routed.parent_id
+
+    def on_start(self) -> None:
+        """Finish what a restart interrupted; never resend a child order whose fate is unknown.
+
+        A child with no final state in the journal may have traded at its venue: its parent is
+        closed on what the journal shows, and trading halts until someone has reconciled it.
+        """
+        for parent in list(self.parents.values()):
+            unknown = sorted(cid for cid, child in parent.children.items() if not child.done)
+            if unknown:
+                reason = (
+                    f"node restarted with child order(s) {', '.join(unknown)} in flight; their "
+                    "outcome is not in the journal: reconcile with the venue before resuming"
+                )
+                self._complete(parent, reason)
+                self.ctx.send(
+                    "risk", HaltTrading(reason=reason, cancel_open_orders=False, ts=self.ctx.now())
+                )
+            else:
+                self._complete(
+                    parent, "node restarted before the order was finished; not re-routed"
+                )
 
     # -- state ----------------------------------------------------------------------------------
 
@@ -198,7 +260,7 @@ class Router(Component):
     def _on_parent(self, order: SubmitParentOrder) -> None:
         now = self.ctx.now()
         problem = None
-        if order.parent_id in self.parents:
+        if order.parent_id in self.parents or order.parent_id in self.finished:
             problem = f"duplicate parent id {order.parent_id}"
         elif order.quantity <= 0:
             problem = f"quantity {order.quantity} is not positive"
@@ -424,6 +486,10 @@ class Router(Component):
         stats[0] += fill.quantity
         stats[1] += notional
         stats[2] += fill.fee
+        if self._restoring:
+            if fill.leaves_quantity <= 0:
+                child.done = True
+            return
         self.ctx.publish(
             ParentOrderProgressed(
                 parent_id=parent.order.parent_id,
@@ -452,7 +518,8 @@ class Router(Component):
                 else f"{event.check}: {event.detail}"
             )
             parent.banned[child.venue] = f"rejected: {why}"
-        self._after_child(parent)
+        if not self._restoring:
+            self._after_child(parent)
 
     def _after_child(self, parent: _Parent) -> None:
         if parent.working():
@@ -471,6 +538,7 @@ class Router(Component):
         if order.parent_id not in self.parents:
             return
         del self.parents[order.parent_id]
+        self.finished.add(order.parent_id)
         now = self.ctx.now()
         avg = parent.notional / parent.filled if parent.filled else None
         slippage = None

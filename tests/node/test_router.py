@@ -432,3 +432,56 @@ def test_children_pass_risk_and_nothing_is_refused_on_a_clean_route(run):
     assert r.recorder.of_type(RiskRejected) == []
     assert r.recorder.of_type(OrderRejected) == []
     assert r.recorder.of_type(OrderExpired) == []  # every IOC filled in full on a static book
+
+
+# --------------------------------------------------------------------------------------------
+# Restart: the router rebuilds its parent orders from the journal
+
+
+def test_a_finished_parent_id_is_refused_after_a_restart(tmp_path, plugins):
+    first = Run(tmp_path / "node", plugins)
+    parent = SubmitParentOrder(parent_id="p-once", symbol="BTC/USD", side="buy", quantity=D("1"))
+    done = first.route(parent)
+    assert done is not None and done.status == "filled"
+    sent = set(first.child_orders())
+    first.close()
+
+    again = Run(tmp_path / "node", plugins)  # same directory: same journal
+    again.route(parent)
+    (rejected,) = [m for m in again.recorder.of_type(ParentOrderRejected)]
+    assert rejected.reason == "duplicate parent id p-once"
+    assert set(again.child_orders()) == sent  # nothing sent twice
+    again.close()
+
+
+def test_a_restart_with_a_child_in_flight_closes_the_parent_and_halts(tmp_path, plugins):
+    from node.messages import TradingStateChanged
+
+    # Venues that take 10 s to answer: the node stops while its child orders are out.
+    slow = {name: {"delay": 10_000} for name in VENUES}
+    first = Run(tmp_path / "node", plugins, venues=slow)
+    parent = SubmitParentOrder(parent_id="p-cut", symbol="BTC/USD", side="buy", quantity=D("8"))
+    assert first.route(parent, within_ns=NS) is None  # still working
+    sent = set(first.child_orders())
+    assert sent
+    first.close()
+
+    again = Run(tmp_path / "node", plugins, venues=slow)
+    (done,) = [m for m in again.recorder.of_type(ParentOrderCompleted) if m.parent_id == "p-cut"]
+    assert done.status == "unfilled"
+    assert "in flight" in done.reason and all(cid in done.reason for cid in sent)
+    halted = [m for m in again.recorder.of_type(TradingStateChanged) if m.state == "halted"]
+    assert halted and "reconcile" in halted[-1].reason
+    assert set(again.child_orders()) == sent  # never resent
+    refused = SubmitParentOrder(parent_id="p-next", symbol="BTC/USD", side="buy", quantity=D("1"))
+    assert again.route(refused).status == "unfilled"  # halted: risk refuses its children
+    again.close()
+
+    # Once a person has reconciled, `tradenode resume` journals the command; the next start obeys.
+    from node.cli import main
+
+    assert main(["resume", str(tmp_path / "node" / "node.toml"), "--reason", "checked"]) == 0
+    third = Run(tmp_path / "node", plugins, venues=slow)
+    later = SubmitParentOrder(parent_id="p-later", symbol="BTC/USD", side="buy", quantity=D("1"))
+    assert third.route(later, within_ns=30 * NS).status == "filled"
+    third.close()
