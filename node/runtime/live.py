@@ -93,11 +93,14 @@ class _ComponentActor(pykka.ThreadingActor):
 
 
 class _LiveContext:
-    __slots__ = ("_name", "_rt")
+    __slots__ = ("_name", "_rt", "publish", "send")
 
     def __init__(self, runtime: LiveRuntime, name: str) -> None:
         self._rt = runtime
         self._name = name
+        # The runtime's own bound methods: a component's send is one call, not two (hot path).
+        self.send = runtime.send
+        self.publish = runtime.publish
 
     @property
     def name(self) -> str:
@@ -105,12 +108,6 @@ class _LiveContext:
 
     def now(self) -> int:
         return time.time_ns()
-
-    def send(self, address: str, message: Message) -> None:
-        self._rt.send(address, message)
-
-    def publish(self, message: Message) -> None:
-        self._rt.publish(message)
 
     def schedule(self, delay_ns: int, name: str, payload: Any = None) -> int:
         return self._rt.clock.call_later(
@@ -248,21 +245,19 @@ class LiveRuntime:
         if ref is None:
             raise KeyError(f"no component at address {address!r}")
         seq = self.journal.append(message) if self.journal is not None and message.journaled else 0
-        self._tell(address, ref, message, seq)
-
-    def _tell(self, address: str, ref: pykka.ActorRef[Any], message: Message, seq: int) -> None:
         try:
             ref.tell((message, seq))
         except pykka.ActorDeadError:
-            if not self._stopping.is_set():
-                raise
-            # Shutting down: the receiver already stopped. The message is in the journal if it
-            # is journaled; say so rather than fail the sender.
-            log.warning(
-                "during shutdown, %s was stopped before %s reached it",
-                address,
-                type(message).__name__,
-            )
+            self._undeliverable(address, message)
+
+    def _undeliverable(self, address: str, message: Message) -> None:
+        if not self._stopping.is_set():
+            raise pykka.ActorDeadError(f"component {address!r} is not running")
+        # Shutting down: the receiver already stopped. The message is in the journal if it is
+        # journaled; say so rather than fail the sender.
+        log.warning(
+            "during shutdown, %s was stopped before %s reached it", address, type(message).__name__
+        )
 
     def publish(self, message: Message) -> None:
         seq = self.journal.append(message) if self.journal is not None and message.journaled else 0
@@ -270,7 +265,10 @@ class LiveRuntime:
         for address in self.subscriptions.of(type(message)):
             ref = refs.get(address)
             if ref is not None:
-                self._tell(address, ref, message, seq)
+                try:
+                    ref.tell((message, seq))
+                except pykka.ActorDeadError:
+                    self._undeliverable(address, message)
 
     def _on_failure(self, hosted: Hosted, exc: Exception) -> None:
         decision = decide_on_failure(hosted, exc, self.policy, self.now())
