@@ -16,7 +16,8 @@ from pathlib import Path
 
 from node.config import ConfigError, load_config
 from node.journal import Journal, JournalCorrupt
-from node.messages import to_json
+from node.messages import DataSourceFailed, to_json
+from node.node import NodeSetupError
 from node.plugins import load_plugins
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -132,7 +133,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         stop.wait()
         node.stop("signal")
     print_run_report(recorder.messages, sys.stdout)
-    return 0
+    broken = [m for m in recorder.messages if isinstance(m, DataSourceFailed)]
+    for failed in broken:
+        print(f"tradenode: data for {failed.address} failed: {failed.error}", file=sys.stderr)
+    return 1 if broken else 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -262,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
         return 2
-    except JournalCorrupt as exc:
+    except (JournalCorrupt, NodeSetupError) as exc:
         print(f"tradenode: {exc}", file=sys.stderr)
         return 2
     except BrokenPipeError:

@@ -445,6 +445,18 @@ class ComponentRestarted(Event, frozen=True, kw_only=True):
     attempt: int
 
 
+class DataSourceFailed(Event, frozen=True, kw_only=True):
+    """A recorded or live data source broke off (bad line, gap, truncated file, lost feed).
+
+    Published; ``address`` is the component the source fed ("*" when it was published). A venue
+    fed by it turns it into ``VenueDisconnected``, so routing leaves the venue out and risk can
+    halt.
+    """
+
+    address: str
+    error: str
+
+
 class NodeStarted(Event, frozen=True, kw_only=True):
     node: str
 

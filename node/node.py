@@ -36,6 +36,10 @@ def _peek(stream: Iterable[Message]) -> tuple[int | None, Iterator[Message]]:
     return first.ts, itertools.chain([first], iterator)
 
 
+class NodeSetupError(RuntimeError):
+    """A venue cannot be set up (its data or settings are unusable); nothing has started."""
+
+
 @dataclass
 class Node:
     """One trading account's node. ``runtime`` overrides the config's choice (live or replay)."""
@@ -53,15 +57,19 @@ class Node:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.journal = Journal(path, sync=cfg.node.journal_sync)
         self.venues: list[Venue] = []
+        self._sources: list[tuple[int, Iterator[Message], str]] = []
         for name, entry in cfg.venues.items():
             cls = self.plugins.venues.get(entry.plugin).target
-            self.venues.append(cls(name, entry.settings, cfg.directory))
-        self._sources: list[tuple[int, Iterator[Message], str]] = []
-        for venue in self.venues:
-            for stream in venue.sources():
-                first_ts, iterator = _peek(stream)
-                if first_ts is not None:
-                    self._sources.append((first_ts, iterator, venue.name))
+            try:
+                venue = cls(name, entry.settings, cfg.directory)
+                for stream in venue.sources():
+                    first_ts, iterator = _peek(stream)
+                    if first_ts is not None:
+                        self._sources.append((first_ts, iterator, venue.name))
+            except (OSError, ValueError) as exc:
+                self.journal.close()
+                raise NodeSetupError(f"{cfg.path}: venues.{name}: {exc}") from exc
+            self.venues.append(venue)
         self.start_ns = min((ts for ts, _, _ in self._sources), default=0)
         if self.kind == "replay":
             self.runtime: ReplayRuntime | LiveRuntime = ReplayRuntime(

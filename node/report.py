@@ -16,6 +16,7 @@ from node.messages import (
     ParentOrderRejected,
     RiskRejected,
     TradingStateChanged,
+    VenueDisconnected,
 )
 
 
@@ -106,6 +107,8 @@ def print_executions(messages: Sequence[Message], out: TextIO) -> None:
             out.write(f"  trading {m.state}: {m.reason}\n")
         elif isinstance(m, ComponentFailed):
             out.write(f"  component {m.component} failed: {m.error}\n")
+        elif isinstance(m, VenueDisconnected):
+            out.write(f"  venue {m.venue} disconnected: {m.reason}\n")
 
 
 def print_balances(messages: Sequence[Message], out: TextIO, first: bool = False) -> None:

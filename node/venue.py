@@ -13,7 +13,15 @@ from pathlib import Path
 from typing import Any
 
 from node.component import Component
-from node.messages import CancelOrder, Instrument, MarketData, SubmitOrder
+from node.messages import (
+    CancelOrder,
+    DataSourceFailed,
+    Instrument,
+    MarketData,
+    Message,
+    SubmitOrder,
+    VenueDisconnected,
+)
 
 
 def venue_address(name: str) -> str:
@@ -25,6 +33,8 @@ class Venue(Component):
 
     ``config_dir`` is the directory of the node's config file, for relative paths in settings.
     """
+
+    subscriptions: tuple[type[Message], ...] = (DataSourceFailed,)
 
     def __init__(self, name: str, config: Any, config_dir: Path) -> None:
         super().__init__(venue_address(name))
@@ -45,6 +55,9 @@ class Venue(Component):
             self.submit(message)
         elif isinstance(message, CancelOrder):
             self.cancel(message)
+        elif isinstance(message, DataSourceFailed):
+            if message.address == self.name:
+                self.on_source_failed(message)
         else:
             self.on_other(message)
 
@@ -53,6 +66,11 @@ class Venue(Component):
 
     def cancel(self, command: CancelOrder) -> None:
         raise NotImplementedError
+
+    def on_source_failed(self, failed: DataSourceFailed) -> None:
+        """This venue's data broke off: without its market it is gone, and says why."""
+        reason = f"data source failed: {failed.error}"
+        self.ctx.publish(VenueDisconnected(venue=self.venue, reason=reason, ts=self.ctx.now()))
 
     def on_other(self, message: Any) -> None:
         """Timers, recorded market data and anything else sent to this venue."""

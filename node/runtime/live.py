@@ -11,6 +11,7 @@ Two departures from pykka's defaults, both measured or reasoned:
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import itertools
 import logging
@@ -24,7 +25,7 @@ import pykka
 
 from node.component import Component
 from node.journal import Journal
-from node.messages import Message, TimerFired
+from node.messages import DataSourceFailed, Message, TimerFired
 from node.runtime.base import (
     ComponentFactory,
     Hosted,
@@ -218,6 +219,15 @@ class LiveRuntime:
         """Play a recorded stream paced in wall-clock time (``speed`` × real time)."""
 
         def feed() -> None:
+            try:
+                play()
+            except Exception as exc:  # the data broke off: say so where it was going
+                log.error("data source for %s failed: %s", to or "subscribers", exc)
+                failed = DataSourceFailed(address=to or "*", error=str(exc), ts=time.time_ns())
+                with contextlib.suppress(pykka.ActorDeadError):
+                    self.publish(failed)
+
+        def play() -> None:
             start_wall = time.monotonic_ns()
             first_ts: int | None = None
             for message in messages:

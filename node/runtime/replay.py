@@ -16,7 +16,7 @@ from typing import Any
 
 from node.component import Component
 from node.journal import Journal
-from node.messages import Message, TimerFired
+from node.messages import DataSourceFailed, Message, TimerFired
 from node.runtime.base import (
     ComponentFactory,
     Hosted,
@@ -214,7 +214,11 @@ class ReplayRuntime:
                     break
                 ts, sid, message, to, iterator = sources[0]
                 self.now = max(self.now, ts)
-                following = next(iterator, None)
+                try:
+                    following = next(iterator, None)
+                except Exception as exc:  # the data broke off: say so where it was going
+                    following = None
+                    self._source_failed(to, exc)
                 if following is None:
                     heapq.heappop(sources)
                 else:
@@ -230,6 +234,9 @@ class ReplayRuntime:
         if until_ns is not None:
             self.now = max(self.now, until_ns)
         return self.delivered - before
+
+    def _source_failed(self, to: str | None, exc: Exception) -> None:
+        self.publish(DataSourceFailed(address=to or "*", error=str(exc), ts=self.now))
 
     def advance(self, delta_ns: int) -> int:
         """Run everything due within the next ``delta_ns`` and move the clock by that much."""

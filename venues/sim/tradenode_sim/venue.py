@@ -161,6 +161,7 @@ class SimVenue(Venue):
         elif isinstance(message, MarketData):
             self.ctx.publish(message)
 
+
     # -- orders ---------------------------------------------------------------------------------
 
     def _reject(self, order: SubmitOrder, reason: str) -> None:
