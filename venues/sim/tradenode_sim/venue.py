@@ -161,7 +161,6 @@ class SimVenue(Venue):
         elif isinstance(message, MarketData):
             self.ctx.publish(message)
 
-
     # -- orders ---------------------------------------------------------------------------------
 
     def _reject(self, order: SubmitOrder, reason: str) -> None:
