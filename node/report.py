@@ -10,10 +10,12 @@ from node.messages import (
     BalancesUpdated,
     ComponentFailed,
     Message,
+    NavRecorded,
     OrderRejected,
     OrderRouted,
     ParentOrderCompleted,
     ParentOrderRejected,
+    PositionChanged,
     RiskRejected,
     TradingStateChanged,
     VenueDisconnected,
@@ -124,9 +126,41 @@ def print_balances(messages: Sequence[Message], out: TextIO, first: bool = False
         _table(rows, out)
 
 
+def print_positions(messages: Sequence[Message], out: TextIO) -> None:
+    """Each symbol's position over all venues, and the last NAV the portfolio recorded."""
+    latest: dict[str, PositionChanged] = {}
+    for m in messages:
+        if isinstance(m, PositionChanged) and m.position.venue is None:
+            latest[m.position.symbol] = m
+    if latest:
+        out.write("\npositions (all venues)\n")
+        rows = [("symbol", "quantity", "avg entry", "realised", "unrealised", "fees")]
+        for symbol in sorted(latest):
+            p = latest[symbol].position
+            rows.append(
+                (
+                    symbol,
+                    f"{p.quantity:f}",
+                    _fmt(p.average_price, 4),
+                    _fmt(p.realized_pnl),
+                    _fmt(p.unrealized_pnl),
+                    _fmt(p.fees),
+                )
+            )
+        _table(rows, out)
+    navs = [m for m in messages if isinstance(m, NavRecorded)]
+    if navs:
+        nav = navs[-1]
+        out.write(
+            f"\nNAV {_fmt(nav.nav)} {nav.currency} (realised {_fmt(nav.realized_pnl)}, "
+            f"unrealised {_fmt(nav.unrealized_pnl)}, fees {_fmt(nav.fees)})\n"
+        )
+
+
 def print_run_report(messages: Sequence[Message], out: TextIO) -> None:
     print_routes(messages, out)
     print_executions(messages, out)
+    print_positions(messages, out)
     out.write("\nfinal balances\n")
     print_balances(messages, out)
 
