@@ -163,11 +163,15 @@ class L2Book:
                 out.append(BookLevel(exact, size))
         return out
 
-    def depth(self, side: Side) -> int:
-        return len(self.levels[side])
-
-    def snapshot(self, ts: int) -> BookSnapshot:
-        """The whole book as a message (sorted, best first)."""
+    def snapshot(self) -> BookSnapshot:
+        """The whole book as a message (sorted, best first), as of its last update."""
         bids = [BookLevel(p, s) for p, s in sorted(self.levels["buy"].items(), reverse=True)]
         asks = [BookLevel(p, s) for p, s in sorted(self.levels["sell"].items())]
-        return BookSnapshot(venue=self.venue, symbol=self.symbol, bids=bids, asks=asks, ts=ts)
+        return BookSnapshot(
+            venue=self.venue,
+            symbol=self.symbol,
+            bids=bids,
+            asks=asks,
+            sequence=self.sequence,
+            ts=self.ts_last,
+        )

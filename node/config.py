@@ -75,9 +75,7 @@ class NodeSection(_Strict):
 class RouterConfig(_Strict):
     mode: Literal["split", "best-venue"] = "split"
     max_book_age_ms: float = 5_000.0
-    max_reroutes: int = msgspec.field(default=3)
-    #: how long the router waits for a child order's final state before it stops waiting.
-    child_timeout_ms: float = 5_000.0
+    max_reroutes: int = 3
 
 
 class OrderSpec(_Strict):

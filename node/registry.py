@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 T = TypeVar("T")
 
@@ -58,6 +58,3 @@ class Registry(Generic[T]):
 
     def names_from(self, plugin: str) -> list[str]:
         return [r.name for r in self.entries.values() if r.plugin == plugin]
-
-
-BookLoader = Callable[[str], list[Any]]

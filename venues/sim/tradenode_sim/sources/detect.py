@@ -14,10 +14,10 @@ import gzip
 import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from decimal import Decimal
 from pathlib import Path
 
-from node.messages import BookDeltas, BookLevel, BookSnapshot, MarketData
+from node.book import L2Book
+from node.messages import BookDeltas, BookSnapshot, MarketData
 from tradenode_sim.sources.binance_csv import HEADER_LINE, read_binance_depth_csv
 from tradenode_sim.sources.binance_stream import read_binance_stream, stream_symbol
 from tradenode_sim.sources.errors import SourceError
@@ -56,50 +56,13 @@ def _first_line(path: Path) -> bytes:
     return _head(path).split(b"\n", 1)[0].strip()
 
 
-class _Book:
-    """A dict-based L2 book that snapshots and deltas are applied to."""
-
-    def __init__(self) -> None:
-        self.bids: dict[Decimal, Decimal] = {}
-        self.asks: dict[Decimal, Decimal] = {}
-        self.ts = 0
-        self.sequence = 0
-        self.seen = False
-
-    def apply(self, msg: MarketData) -> None:
-        if isinstance(msg, BookSnapshot):
-            self.bids = {lv.price: lv.size for lv in msg.bids if lv.size}
-            self.asks = {lv.price: lv.size for lv in msg.asks if lv.size}
-        elif isinstance(msg, BookDeltas):
-            for side, levels in ((self.bids, msg.bids), (self.asks, msg.asks)):
-                for lv in levels:
-                    if lv.size:
-                        side[lv.price] = lv.size
-                    else:
-                        side.pop(lv.price, None)
-        else:
-            return
-        self.seen = True
-        self.ts = msg.ts
-        self.sequence = msg.sequence
-
-    def snapshot(self, venue: str, symbol: str) -> BookSnapshot:
-        return BookSnapshot(
-            venue=venue,
-            symbol=symbol,
-            bids=[BookLevel(p, self.bids[p]) for p in sorted(self.bids, reverse=True)],
-            asks=[BookLevel(p, self.asks[p]) for p in sorted(self.asks)],
-            sequence=self.sequence,
-            ts=self.ts,
-        )
-
-
 def final_book(messages: Iterable[MarketData], *, venue: str, symbol: str) -> BookSnapshot | None:
     """The book after applying every snapshot and delta in ``messages``; None if none came."""
-    book = _Book()
+    book = L2Book(venue, symbol, price_precision=9)  # only its exact Decimal levels are read
     for msg in messages:
-        book.apply(msg)
-    return book.snapshot(venue, symbol) if book.seen else None
+        if isinstance(msg, (BookSnapshot, BookDeltas)):
+            book.apply(msg)
+    return book.snapshot() if book.version else None
 
 
 # --------------------------------------------------------------------------------------------
