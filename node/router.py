@@ -11,9 +11,11 @@ of times, never past the parent's limit price. Child orders go to risk, never st
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
 from typing import Any
+
+import numpy as np
 
 from node.book import L2Book, precision_of
 from node.component import Component
@@ -365,6 +367,16 @@ class Router(Component):
         best = _whole(best_single_venue(order.side, quantity, quotes, limit), plan)
         first = _whole(best_single_venue(order.side, quantity, quotes[:1], limit), plan)
         legs = self._legs(parent, plan)
+        capped = _trimmed(plan, legs)
+        if capped:
+            # Some buy legs were cut to what the venue's balance holds at the limit price: plan
+            # again with those venues capped there, so the rest goes elsewhere now, not later.
+            quotes = [
+                replace(q, capacity=_spend(q, capped[q.venue])) if q.venue in capped else q
+                for q in quotes
+            ]
+            plan = splitter(order.side, quantity, quotes, limit)
+            legs = self._legs(parent, plan)
         expected = _avg(plan)
         best_avg = _avg(best)
         first_avg = _avg(first)
@@ -464,7 +476,7 @@ class Router(Component):
                     quantity=quantity,
                     limit_price=price,
                     expected_average_price=_dec(alloc.average_price).quantize(ins.tick_size / 100),
-                    expected_fee=_dec(alloc.fee).quantize(Decimal("0.00000001")),
+                    expected_fee=_dec(alloc.fee).quantize(Decimal("0.00000001")) or Decimal(0),
                 )
             )
         return legs
@@ -599,6 +611,25 @@ class Router(Component):
                 parent_id=order.parent_id, status=status, reason=reason, report=report, ts=now
             )
         )
+
+
+def _trimmed(plan: Split, legs: list[RouteLeg]) -> dict[str, float]:
+    """Venues whose leg came out smaller than the plan gave them, with what they did get."""
+    got = {leg.venue: float(leg.quantity) for leg in legs}
+    return {
+        a.venue: got.get(a.venue, 0.0)
+        for a in plan.allocations
+        if got.get(a.venue, 0.0) < a.quantity * (1 - 1e-9)
+    }
+
+
+def _spend(quote: VenueQuote, quantity: float) -> float:
+    """What taking ``quantity`` from the top of ``quote``'s book costs, fee included (a hair
+    under, so that float round-off cannot give the venue more than that quantity back)."""
+    sizes = np.minimum(
+        quote.sizes, np.maximum(quantity - (np.cumsum(quote.sizes) - quote.sizes), 0)
+    )
+    return float(np.dot(quote.prices, sizes)) * (1 + quote.fee) * (1 - 1e-12)
 
 
 def _whole(single: Split, plan: Split) -> Split | None:

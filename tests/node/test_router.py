@@ -275,6 +275,12 @@ def test_split_uses_a_cheaper_venue_up_to_its_balance(run):
     plan = r.routed("p")[0]
     assert "bittrex" in {leg.venue for leg in plan.legs}
     assert plan.expected_average_price < plan.best_venue_average_price
+    # The venue holds back a buy at its limit price: the leg fits that, and what it could not
+    # take went to the other venues in the same plan, not to a second attempt.
+    (leg,) = [leg for leg in plan.legs if leg.venue == "bittrex"]
+    assert leg.quantity * leg.limit_price * D("1.0025") <= D("15000")
+    assert sum(leg.quantity for leg in plan.legs) == D("25")
+    assert len(r.routed("p")) == 1
 
 
 def test_a_stale_book_is_left_out_and_named(run):
