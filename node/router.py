@@ -264,6 +264,11 @@ class Router(Component):
         problem = None
         if order.parent_id in self.parents or order.parent_id in self.finished:
             problem = f"duplicate parent id {order.parent_id}"
+        elif order.algo != "route":
+            problem = (
+                f"unknown algorithm {order.algo!r}: this node works parent orders with 'route' "
+                "(split across venues at once); algorithm executors are not part of it yet"
+            )
         elif order.quantity <= 0:
             problem = f"quantity {order.quantity} is not positive"
         elif not any(s == order.symbol for (_, s) in self.instruments):

@@ -491,3 +491,14 @@ def test_a_restart_with_a_child_in_flight_closes_the_parent_and_halts(tmp_path, 
     later = SubmitParentOrder(parent_id="p-later", symbol="BTC/USD", side="buy", quantity=D("1"))
     assert third.route(later, within_ns=30 * NS).status == "filled"
     third.close()
+
+
+def test_an_order_for_an_algorithm_the_node_does_not_have_is_refused(run):
+    r = run()
+    order = SubmitParentOrder(
+        parent_id="p-twap", symbol="BTC/USD", side="buy", quantity=D("1"), algo="twap"
+    )
+    assert r.route(order) is None
+    (rejected,) = r.recorder.of_type(ParentOrderRejected)
+    assert "unknown algorithm 'twap'" in rejected.reason
+    assert r.child_orders() == {}
