@@ -434,9 +434,9 @@ class Router(Component):
         """Child orders from the float plan, snapped to each venue's lot and tick.
 
         A venue holds back a limit buy's full quantity at its limit price (plus fee), not at the
-        average the plan expects, so a buy leg is trimmed to what that reservation allows; the
-        trimmed part is routed again. Float round-off between legs is given back to the largest
-        leg so that the legs add up to what the plan filled.
+        average the plan expects, so a buy leg is trimmed to what that reservation allows
+        (``_route`` then plans again with that venue capped). Float round-off between legs is
+        given back to the largest leg so that the legs add up to what the plan filled.
         """
         order = parent.order
         sizes: dict[str, Decimal] = {}
