@@ -174,15 +174,13 @@ class SimVenue(Venue):
         )
 
     def submit(self, order: SubmitOrder) -> None:
-        problem = self._validate(order)
-        if problem:
-            self._reject(order, problem)
+        verdict = self._validate(order)
+        if isinstance(verdict, str):
+            self._reject(order, verdict)
             return
         self.seen_ids.add(order.client_order_id)
         # Hold the money back now, not on arrival: orders in flight must not spend it twice.
-        sb = self.books[order.symbol]
-        price = order.limit_price or self._sweep_price(sb, order)
-        currency, reserve = self._reservation(sb, order, price)
+        currency, reserve = verdict
         self.reserved[currency] = self.reserved.get(currency, Decimal(0)) + reserve
         self.in_flight[order.client_order_id] = reserve
         delay = int(self.config.execution_delay_ms * _MS)
@@ -191,7 +189,8 @@ class SimVenue(Venue):
         else:
             self._arrive(order)
 
-    def _validate(self, order: SubmitOrder) -> str | None:
+    def _validate(self, order: SubmitOrder) -> str | tuple[str, Decimal]:
+        """Why the venue refuses ``order``, or the (currency, amount) it must hold back for it."""
         sb = self.books.get(order.symbol)
         if sb is None:
             known = ", ".join(sorted(self.books))
@@ -230,7 +229,7 @@ class SimVenue(Venue):
             return (
                 f"insufficient {need_currency} balance: need {_amount(need)}, free {_amount(free)}"
             )
-        return None
+        return need_currency, need
 
     @staticmethod
     def _sweep_price(sb: SymbolBook, order: SubmitOrder) -> Decimal | None:
