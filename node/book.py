@@ -49,7 +49,8 @@ class L2Book:
         self.ts_last = 0
         self.sequence = 0
         self.version = 0  # bumped on every change; lets readers conflate recomputation
-        self._dirty: dict[tuple[Side, Decimal], Decimal] = {}
+        #: per side, the levels changed since nautilus_trader's book last saw them
+        self._dirty: dict[Side, dict[Decimal, Decimal]] = {"buy": {}, "sell": {}}
 
     # -- updates --------------------------------------------------------------------------------
 
@@ -57,20 +58,16 @@ class L2Book:
         if isinstance(message, BookSnapshot):
             self._book.clear(message.ts)
             self.levels = {"buy": {}, "sell": {}}
-            self._dirty.clear()
-        bids, asks, dirty = self.levels["buy"], self.levels["sell"], self._dirty
-        for level in message.bids:
-            if level.size:
-                bids[level.price] = level.size
-            else:
-                bids.pop(level.price, None)
-            dirty[("buy", level.price)] = level.size
-        for level in message.asks:
-            if level.size:
-                asks[level.price] = level.size
-            else:
-                asks.pop(level.price, None)
-            dirty[("sell", level.price)] = level.size
+            self._dirty = {"buy": {}, "sell": {}}
+        for side, updates in (("buy", message.bids), ("sell", message.asks)):
+            levels, dirty = self.levels[side], self._dirty[side]
+            for level in updates:
+                price, size = level.price, level.size
+                if size:
+                    levels[price] = size
+                else:
+                    levels.pop(price, None)
+                dirty[price] = size
         self.ts_last = message.ts
         self.sequence = message.sequence
         self.version += 1
@@ -81,7 +78,7 @@ class L2Book:
             self.levels[side][price] = size
         else:
             self.levels[side].pop(price, None)
-        self._dirty[(side, price)] = size
+        self._dirty[side][price] = size
         self.ts_last = max(self.ts_last, ts)
         self.version += 1
 
@@ -92,29 +89,31 @@ class L2Book:
         someone next reads the ordered book, not one per delta.
         """
         book, ts = self._book, self.ts_last
-        for (side, price), size in self._dirty.items():
-            if price.normalize().as_tuple().exponent < -self.price_precision:
-                raise ValueError(
-                    f"{self.venue} {self.symbol}: price {price} finer than "
-                    f"{self.price_precision} decimals"
+        for side, book_side in (("buy", OrderSide.BUY), ("sell", OrderSide.SELL)):
+            dirty = self._dirty[side]
+            for price, size in dirty.items():
+                if price.normalize().as_tuple().exponent < -self.price_precision:
+                    raise ValueError(
+                        f"{self.venue} {self.symbol}: price {price} finer than "
+                        f"{self.price_precision} decimals"
+                    )
+                order = BookOrder(
+                    book_side,
+                    Price(float(price), self.price_precision),
+                    Quantity(float(size), self.size_precision),
+                    0,
                 )
-            order = BookOrder(
-                OrderSide.BUY if side == "buy" else OrderSide.SELL,
-                Price(float(price), self.price_precision),
-                Quantity(float(size), self.size_precision),
-                0,
-            )
-            if size > 0:
-                book.update(order, ts)
-            else:
-                book.delete(order, ts)
-        self._dirty.clear()
+                if size > 0:
+                    book.update(order, ts)
+                else:
+                    book.delete(order, ts)
+            dirty.clear()
 
     # -- reads ----------------------------------------------------------------------------------
 
     def best(self, side: Side) -> Decimal | None:
         """Best resting price on ``side`` (buy = best bid, sell = best ask)."""
-        if self._dirty:
+        if self._dirty["buy"] or self._dirty["sell"]:
             self._flush()
         price = self._book.best_bid_price() if side == "buy" else self._book.best_ask_price()
         return None if price is None else price.as_decimal()
@@ -151,7 +150,7 @@ class L2Book:
             UUID4(),
             0,
         )
-        if self._dirty:
+        if self._dirty["buy"] or self._dirty["sell"]:
             self._flush()
         resting = self.levels["sell" if taker_side == "buy" else "buy"]
         touched = self._book.simulate_fills(probe, self.price_precision, self.size_precision, True)
