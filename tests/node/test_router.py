@@ -9,15 +9,12 @@ sent to risk and to a venue is written). Expected books are read from the record
 
 from __future__ import annotations
 
-import json
-from decimal import Decimal, localcontext
-from fractions import Fraction
-from functools import cache
+from decimal import Decimal
 from pathlib import Path
 
 import msgspec
 import pytest
-import tradenode_sim
+from recorded_books import recorded_asks
 
 from node.config import load_config
 from node.messages import (
@@ -41,7 +38,6 @@ from node.runtime.recorder import Recorder
 
 D = Decimal
 NS = 1_000_000_000
-ORDER_GRAPH_FILE = Path(tradenode_sim.__file__).parent / "data" / "order-graph" / "run1-1.json"
 #: venue → (taker fee bps, tick): the demo's venues, BTC/USD only
 VENUES = {
     "bitfinex": ("20", "0.1"),
@@ -49,24 +45,6 @@ VENUES = {
     "bitstamp": ("25", "0.01"),
     "coinbase": ("30", "0.01"),
 }
-
-
-@cache
-def recorded_asks(venue: str) -> tuple[tuple[Decimal, Decimal], ...]:
-    (book,) = [
-        b
-        for b in json.loads(ORDER_GRAPH_FILE.read_text())
-        if b["venue"] == venue and (b["base"], b["quote"]) == ("BTC", "USD")
-    ]
-
-    def exact(r: dict) -> Decimal:
-        with localcontext() as ctx:
-            ctx.prec = 60
-            out = D(r["numerator"]) / D(r["denominator"])
-        assert Fraction(out) == Fraction(r["numerator"], r["denominator"])
-        return out
-
-    return tuple(sorted((exact(lv["price"]), exact(lv["qty"])) for lv in book["asks"]))
 
 
 @pytest.fixture(scope="module")

@@ -8,14 +8,14 @@ for resting orders as the ``tradenode_sim.matching`` docstring states it.
 
 from __future__ import annotations
 
-import json
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, localcontext
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from fractions import Fraction
 from functools import cache
 from pathlib import Path
 
 import pytest
 import tradenode_sim
+from recorded_books import recorded_levels, sweep
 from tradenode_sim.config import InstrumentSpec, SimVenueConfig
 from tradenode_sim.sources.binance_stream import read_binance_stream
 from tradenode_sim.venue import SimVenue
@@ -38,7 +38,6 @@ from node.runtime.replay import ReplayRuntime
 
 D = Decimal
 DATA = Path(tradenode_sim.__file__).parent / "data"
-ORDER_GRAPH_FILE = DATA / "order-graph" / "run1-1.json"
 SPOT_0808 = DATA / "binance-stream" / "spot" / "btcusdt_20240808.gz"
 NS = 1_000_000_000
 BPS = D("0.0001")
@@ -46,45 +45,6 @@ BPS = D("0.0001")
 
 # --------------------------------------------------------------------------------------------
 # The recorded data, read independently of the venue
-
-
-@cache
-def _order_graph() -> list[dict]:
-    return json.loads(ORDER_GRAPH_FILE.read_text())
-
-
-def _exact(r: dict) -> Decimal:
-    value = Fraction(r["numerator"], r["denominator"])
-    with localcontext() as ctx:
-        ctx.prec = 60
-        out = D(value.numerator) / D(value.denominator)
-    assert Fraction(out) == value, "order-graph rationals are terminating decimals"
-    return out
-
-
-@cache
-def recorded_levels(venue: str, symbol: str, side: str) -> tuple[tuple[Decimal, Decimal], ...]:
-    """The recorded resting levels of ``side`` ("bids"/"asks"), best first."""
-    base, quote = symbol.split("/")
-    (book,) = [
-        b
-        for b in _order_graph()
-        if b["venue"] == venue and (b["base"], b["quote"]) == (base, quote)
-    ]
-    levels = [(_exact(lv["price"]), _exact(lv["qty"])) for lv in book[side]]
-    return tuple(sorted(levels, key=lambda lv: lv[0], reverse=side == "bids"))
-
-
-def sweep(levels, quantity: Decimal) -> list[tuple[Decimal, Decimal]]:
-    """What a taker of ``quantity`` takes from ``levels`` (best first): (price, quantity) each."""
-    taken, left = [], quantity
-    for price, size in levels:
-        if left <= 0:
-            break
-        take = min(left, size)
-        taken.append((price, take))
-        left -= take
-    return taken
 
 
 def after_taking(levels, taken) -> list[tuple[Decimal, Decimal]]:

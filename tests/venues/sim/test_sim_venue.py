@@ -8,15 +8,12 @@ numbers are computed here from the recorded levels (read from the JSON file, not
 
 from __future__ import annotations
 
-import json
 import sqlite3
-from decimal import ROUND_CEILING, Decimal, localcontext
-from fractions import Fraction
-from functools import cache
+from decimal import ROUND_CEILING, Decimal
 from pathlib import Path
 
 import pytest
-import tradenode_sim
+from recorded_books import recorded_asks, sweep
 from tradenode_sim.config import InstrumentSpec, SimVenueConfig
 from tradenode_sim.venue import SimVenue
 
@@ -39,41 +36,10 @@ from node.runtime.recorder import Recorder
 from node.runtime.replay import ReplayRuntime
 
 D = Decimal
-DATA = Path(tradenode_sim.__file__).parent / "data"
-ORDER_GRAPH_FILE = DATA / "order-graph" / "run1-1.json"
 NS = 1_000_000_000
 MS = 1_000_000
 BPS = D("0.0001")
 E8 = D("0.00000001")
-
-
-@cache
-def recorded_asks(venue: str = "bitstamp") -> tuple[tuple[Decimal, Decimal], ...]:
-    (book,) = [
-        b
-        for b in json.loads(ORDER_GRAPH_FILE.read_text())
-        if b["venue"] == venue and (b["base"], b["quote"]) == ("BTC", "USD")
-    ]
-
-    def exact(r: dict) -> Decimal:
-        with localcontext() as ctx:
-            ctx.prec = 60
-            out = D(r["numerator"]) / D(r["denominator"])
-        assert Fraction(out) == Fraction(r["numerator"], r["denominator"])
-        return out
-
-    return tuple(sorted((exact(lv["price"]), exact(lv["qty"])) for lv in book["asks"]))
-
-
-def sweep(levels, quantity: Decimal) -> list[tuple[Decimal, Decimal]]:
-    taken, left = [], quantity
-    for price, size in levels:
-        if left <= 0:
-            break
-        take = min(left, size)
-        taken.append((price, take))
-        left -= take
-    return taken
 
 
 def venue_config(**settings) -> SimVenueConfig:
