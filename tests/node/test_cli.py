@@ -13,7 +13,6 @@ import json
 import sqlite3
 import subprocess
 import sys
-from concurrent.futures import Future, ThreadPoolExecutor
 from decimal import Decimal
 from pathlib import Path
 
@@ -53,15 +52,30 @@ plugin = "nope"
 """
 
 
-def tradenode(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "node.cli", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+class Started:
+    """A ``tradenode`` process started now and read when a test needs it.
+
+    Processes are started from the test's own thread: spawning them from worker threads failed
+    here once with ``OSError: [Errno 14] Bad address``.
+    """
+
+    def __init__(self, *args: str, cwd: Path) -> None:
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "node.cli", *args],
+            cwd=cwd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self._done: subprocess.CompletedProcess | None = None
+
+    def result(self) -> subprocess.CompletedProcess:
+        if self._done is None:
+            out, err = self._proc.communicate(timeout=300)
+            self._done = subprocess.CompletedProcess(
+                self._proc.args, self._proc.returncode, out, err
+            )
+        return self._done
 
 
 @pytest.fixture(scope="module")
@@ -70,25 +84,23 @@ def work(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def runs(work: Path) -> dict[str, Future]:
+def runs(work: Path) -> dict[str, Started]:
     """Every process this module needs, started at once."""
     bad_dir = work / "bad"
     bad_dir.mkdir()
     (bad_dir / "bad.toml").write_text(BAD_CONFIG)
     demo_journal = work / "demo" / "demo.journal.sqlite"
     demo_journal.parent.mkdir()
-
-    jobs = {
-        "demo": lambda: tradenode("demo", "--journal", str(demo_journal), cwd=work),
-        "help": lambda: tradenode("--help", cwd=work),
-        "check-bad": lambda: tradenode("check", "bad.toml", cwd=bad_dir),
-        "plugins": lambda: tradenode("plugins", cwd=work),
-        "route-json": lambda: tradenode(*ROUTE_25, "--json", cwd=work),
+    started = {
+        "demo": Started("demo", "--journal", str(demo_journal), cwd=work),
+        "help": Started("--help", cwd=work),
+        "check-bad": Started("check", "bad.toml", cwd=bad_dir),
+        "plugins": Started("plugins", cwd=work),
+        "route-json": Started(*ROUTE_25, "--json", cwd=work),
     }
-    pool = ThreadPoolExecutor(max_workers=2)
-    futures = {name: pool.submit(job) for name, job in jobs.items()}
-    yield futures
-    pool.shutdown(wait=True)
+    yield started
+    for process in started.values():
+        process.result()
 
 
 # --------------------------------------------------------------------------------------------
