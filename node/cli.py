@@ -93,23 +93,31 @@ def _write_journal(journal: Journal, out) -> None:
         out.write(b'{"seq":%d,"message":' % entry.seq + to_json(entry.message) + b"}\n")
 
 
-def cmd_resume(args: argparse.Namespace) -> int:
-    """Leave HALTED or REDUCING: the journal records the command; the node obeys it on start."""
+def cmd_operator(args: argparse.Namespace) -> int:
+    """Journal an operator's command: a running node obeys it within a second, a stopped one
+    when it next starts."""
     import time
 
-    from node.messages import ResumeTrading
+    from node.commands import journal_command
+    from node.messages import HaltTrading, ReduceOnly, ResumeTrading
 
     config, _ = _load(args.config)
     path = config.journal_path
     if not path.exists():
         print(f"{path}: no journal yet (the node has not run)", file=sys.stderr)
         return 2
-    journal = Journal(path)
-    try:
-        journal.append(ResumeTrading(reason=args.reason, ts=time.time_ns()))
-    finally:
-        journal.close()
-    print(f"trading resumes when node {config.node.name!r} next starts: {args.reason}")
+    now = time.time_ns()
+    if args.command == "halt":
+        command = HaltTrading(reason=args.reason, cancel_open_orders=not args.keep_orders, ts=now)
+    elif args.command == "reduce-only":
+        command = ReduceOnly(reason=args.reason, ts=now)
+    else:
+        command = ResumeTrading(reason=args.reason, ts=now)
+    seq = journal_command(path, command)
+    print(
+        f"{type(command).__name__} journaled for node {config.node.name!r} (seq {seq}): "
+        "a running node obeys it within a second, a stopped one when it starts"
+    )
     return 0
 
 
@@ -219,13 +227,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", help="write to this file instead of stdout")
     p.set_defaults(func=cmd_journal)
 
-    p = sub.add_parser(
-        "resume",
-        help="let a halted node trade again on its next start (after you have reconciled)",
-    )
-    p.add_argument("config")
-    p.add_argument("--reason", required=True, help="why it is safe to trade again (journaled)")
-    p.set_defaults(func=cmd_resume)
+    for name, text in (
+        ("halt", "stop trading: refuse new orders and cancel open ones (kill switch)"),
+        ("reduce-only", "accept only orders that reduce a position"),
+        ("resume", "trade again after a halt or reduce-only (once you have reconciled)"),
+    ):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("config")
+        p.add_argument("--reason", required=True, help="why (journaled with the command)")
+        if name == "halt":
+            p.add_argument("--keep-orders", action="store_true", help="do not cancel open orders")
+        p.set_defaults(func=cmd_operator)
 
     p = sub.add_parser(
         "demo", help="run the embedded demo: simulated venues on real recorded books, no keys"

@@ -25,12 +25,17 @@ CREATE TABLE IF NOT EXISTS journal (
     ts INTEGER NOT NULL,
     type TEXT NOT NULL,
     payload BLOB NOT NULL,
-    crc INTEGER NOT NULL
+    crc INTEGER NOT NULL,
+    origin TEXT NOT NULL DEFAULT 'node'
 )
 """
+#: Rows written by another process (an operator's ``tradenode halt``) rather than the node.
+EXTERNAL = "external"
 
 
 _PAGE = 10_000
+# Read as raw bytes, so that a damaged row is named by its own seq rather than failing the read.
+_COLUMNS = "seq, ts, CAST(type AS BLOB), CAST(payload AS BLOB), typeof(payload), crc"
 
 
 class JournalCorrupt(RuntimeError):
@@ -65,6 +70,8 @@ class Journal:
             if self.path != ":memory:":
                 self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute(f"PRAGMA synchronous={sync.upper()}")
+            # Another process (the operator's CLI) may append while the node runs: wait for it.
+            self._db.execute("PRAGMA busy_timeout=10000")
             self._db.execute(_SCHEMA)
             ok = self._db.execute("PRAGMA quick_check").fetchone()[0]
         except sqlite3.DatabaseError as exc:
@@ -78,15 +85,25 @@ class Journal:
     def last_seq(self) -> int:
         return self._seq
 
-    def append(self, message: Message) -> int:
+    def append(self, message: Message, *, origin: str = "node") -> int:
+        """Append ``message``; its seq is the next one in the file, whoever else writes to it."""
         payload = encode(message)
         with self._lock:
-            self._seq += 1
-            self._db.execute(
-                "INSERT INTO journal (seq, ts, type, payload, crc) VALUES (?, ?, ?, ?, ?)",
-                (self._seq, message.ts, type(message).__name__, payload, zlib.crc32(payload)),
+            cursor = self._db.execute(
+                "INSERT INTO journal (ts, type, payload, crc, origin) VALUES (?, ?, ?, ?, ?)",
+                (message.ts, type(message).__name__, payload, zlib.crc32(payload), origin),
             )
+            self._seq = cursor.lastrowid
             return self._seq
+
+    def external_since(self, after_seq: int) -> list[JournalEntry]:
+        """Entries another process appended after ``after_seq`` (operators' commands)."""
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {_COLUMNS} FROM journal WHERE seq > ? AND origin = ? ORDER BY seq",
+                (after_seq, EXTERNAL),
+            ).fetchall()
+        return [self._checked(*row) for row in rows]
 
     def entries(self, after_seq: int = 0) -> Iterator[JournalEntry]:
         """Every entry after ``after_seq``, in order; ``JournalCorrupt`` at the first bad row.
@@ -99,32 +116,35 @@ class Journal:
             try:
                 with self._lock:
                     rows = self._db.execute(
-                        "SELECT seq, ts, CAST(type AS BLOB), CAST(payload AS BLOB), "
-                        "typeof(payload), crc FROM journal WHERE seq > ? ORDER BY seq LIMIT ?",
+                        f"SELECT {_COLUMNS} FROM journal WHERE seq > ? ORDER BY seq LIMIT ?",
                         (expected - 1, _PAGE),
                     ).fetchall()
             except sqlite3.DatabaseError as exc:
                 raise JournalCorrupt(self.path, expected, f"unreadable ({exc})") from None
             if not rows:
                 return
-            for seq, ts, raw_type, payload, storage, crc in rows:
-                if seq != expected:
+            for row in rows:
+                if row[0] != expected:
                     raise JournalCorrupt(
-                        self.path, expected, f"missing entries {expected}..{seq - 1}"
+                        self.path, expected, f"missing entries {expected}..{row[0] - 1}"
                     )
-                if storage != "blob" or zlib.crc32(payload) != crc:
-                    raise JournalCorrupt(self.path, seq, "payload checksum mismatch")
-                type_name = raw_type.decode("utf-8", "replace")
-                try:
-                    message = decode(payload)
-                except msgspec.DecodeError as exc:
-                    raise JournalCorrupt(
-                        self.path, seq, f"undecodable {type_name}: {exc}"
-                    ) from None
-                if type(message).__name__ != type_name or message.ts != ts:
-                    raise JournalCorrupt(self.path, seq, "row header disagrees with its payload")
-                yield JournalEntry(seq, ts, message)
+                yield self._checked(*row)
                 expected += 1
+
+    def _checked(
+        self, seq: int, ts: int, raw_type: bytes, payload: bytes, storage: str, crc: int
+    ) -> JournalEntry:
+        """One row as an entry, or ``JournalCorrupt`` naming its seq."""
+        if storage != "blob" or zlib.crc32(payload) != crc:
+            raise JournalCorrupt(self.path, seq, "payload checksum mismatch")
+        type_name = raw_type.decode("utf-8", "replace")
+        try:
+            message = decode(payload)
+        except msgspec.DecodeError as exc:
+            raise JournalCorrupt(self.path, seq, f"undecodable {type_name}: {exc}") from None
+        if type(message).__name__ != type_name or message.ts != ts:
+            raise JournalCorrupt(self.path, seq, "row header disagrees with its payload")
+        return JournalEntry(seq, ts, message)
 
     def messages(self) -> Iterator[Message]:
         return (entry.message for entry in self.entries())

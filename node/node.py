@@ -12,6 +12,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from node.commands import CommandWatcher
 from node.component import Component
 from node.config import NodeConfig
 from node.journal import Journal
@@ -71,6 +72,7 @@ class Node:
                 raise NodeSetupError(f"{cfg.path}: venues.{name}: {exc}") from exc
             self.venues.append(venue)
         self.start_ns = min((ts for ts, _, _ in self._sources), default=0)
+        self.commands: CommandWatcher | None = None
         if self.kind == "replay":
             self.runtime: ReplayRuntime | LiveRuntime = ReplayRuntime(
                 start_ns=self.start_ns, journal=self.journal, restart_policy=cfg.restart
@@ -104,7 +106,7 @@ class Node:
         for component, factory in self._components():
             self.runtime.add(component, factory)
         self.runtime.start()
-        already = {m.parent_id for m in self.journal.messages() if isinstance(m, SubmitParentOrder)}
+        already = {m.parent_id for m in self.runtime.history if isinstance(m, SubmitParentOrder)}
         for _ts, iterator, address in self._sources:
             if self.kind == "replay":
                 self.runtime.add_source(iterator, to=address)
@@ -137,6 +139,8 @@ class Node:
                     int(order.ts - self.start_ns),
                     lambda o=order: self.runtime.send("router", o),
                 )
+            self.commands = CommandWatcher(self.journal, self.runtime)
+            self.commands.start()
         self.plugins.call_lifecycle("tradenode_started", _log_plugin_error, node=self)
 
     def submit(self, order: SubmitParentOrder) -> None:
@@ -144,6 +148,8 @@ class Node:
 
     def stop(self, reason: str = "stopped") -> None:
         self.plugins.call_lifecycle("tradenode_stopping", _log_plugin_error, node=self)
+        if self.commands is not None:
+            self.commands.stop()
         now = self.runtime.now if isinstance(self.runtime, ReplayRuntime) else self.runtime.now()
         self.runtime.publish(NodeStopped(node=self.config.node.name, reason=reason, ts=now))
         self.runtime.stop()

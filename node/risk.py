@@ -407,8 +407,14 @@ class RiskManager(Component):
                     self.view.record_order(message, message.limit_price, message.ts)
             elif isinstance(message, TradingStateChanged):
                 self.state, self.state_reason = message.state, message.reason
+            # Operators' commands journaled while the node was stopped take effect now (those
+            # the node obeyed while running are followed by their TradingStateChanged anyway).
+            elif isinstance(message, HaltTrading):
+                self.state, self.state_reason = "halted", message.reason
+            elif isinstance(message, ReduceOnly):
+                if self.state == "active":
+                    self.state, self.state_reason = "reducing", message.reason
             elif isinstance(message, ResumeTrading):
-                # Written by `tradenode resume` while the node was stopped: it takes effect now.
                 self.state, self.state_reason = "active", message.reason
             else:
                 self._apply_event(message)

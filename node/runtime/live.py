@@ -260,6 +260,16 @@ class LiveRuntime:
         except pykka.ActorDeadError:
             self._undeliverable(address, message)
 
+    def deliver(self, address: str, message: Message, seq: int) -> None:
+        """Hand a message that is already in the journal (at ``seq``) to one component."""
+        ref = self.refs.get(address)
+        if ref is None:
+            raise KeyError(f"no component at address {address!r}")
+        try:
+            ref.tell((message, seq))
+        except pykka.ActorDeadError:
+            self._undeliverable(address, message)
+
     def _undeliverable(self, address: str, message: Message) -> None:
         if not self._stopping.is_set():
             raise pykka.ActorDeadError(f"component {address!r} is not running")
