@@ -53,6 +53,7 @@ class Node:
 
     def __post_init__(self) -> None:
         cfg = self.config
+        self.plugins.call_lifecycle("tradenode_configured", _log_plugin_error, config=cfg)
         self.kind = self.runtime_kind or cfg.node.runtime
         path = self.journal_path or cfg.journal_path
         path.parent.mkdir(parents=True, exist_ok=True)

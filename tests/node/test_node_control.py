@@ -1,5 +1,6 @@
-"""Operators' commands through the journal: `tradenode halt` stops a running live node from
-trading within a second, `tradenode resume` lets it trade again; both are on record."""
+"""Controlling a whole node: operators' commands through the journal (`tradenode halt` stops a
+running live node from trading within a second, `tradenode resume` lets it trade again, both on
+record) and the plugin lifecycle hooks a node calls as it is configured, started and stopped."""
 
 from __future__ import annotations
 
@@ -104,3 +105,31 @@ def test_a_halt_journaled_while_stopped_holds_on_the_next_start(tmp_path: Path):
         again.stop()
     (refused,) = recorder.of_type(RiskRejected)
     assert refused.check == "kill_switch" and "weekend" in refused.detail
+
+
+def test_lifecycle_hooks_are_called_in_order(tmp_path: Path):
+    from node import hookimpl
+
+    seen: list[str] = []
+
+    class Watcher:
+        @hookimpl
+        def tradenode_configured(self, config):
+            seen.append(f"configured {config.node.name}")
+
+        @hookimpl
+        def tradenode_started(self, node):
+            seen.append("started")
+
+        @hookimpl
+        def tradenode_stopping(self, node):
+            seen.append("stopping")
+
+    config_path = tmp_path / "node.toml"
+    config_path.write_text(CONFIG.replace('runtime = "live"', 'runtime = "replay"'))
+    plugins = load_plugins()
+    plugins.manager.register(Watcher(), name="watcher")
+    node = Node(load_config(config_path, plugins), plugins)
+    node.start()
+    node.stop()
+    assert seen == ["configured operated", "started", "stopping"]
