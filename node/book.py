@@ -38,7 +38,9 @@ class L2Book:
     must cover every price and size the venue sends (a finer one raises rather than rounds).
     """
 
-    def __init__(self, venue: str, symbol: str, price_precision: int, size_precision: int = 8):
+    def __init__(
+        self, venue: str, symbol: str, price_precision: int, size_precision: int = 8
+    ) -> None:
         self.venue = venue
         self.symbol = symbol
         self.price_precision = price_precision

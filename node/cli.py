@@ -14,11 +14,11 @@ import tempfile
 import threading
 from pathlib import Path
 
-from node.config import ConfigError, load_config
+from node.config import ConfigError, NodeConfig, load_config
 from node.journal import Journal, JournalCorrupt
 from node.messages import DataSourceFailed, to_json
 from node.node import NodeSetupError
-from node.plugins import load_plugins
+from node.plugins import Plugins, load_plugins
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -34,7 +34,7 @@ def demo_config_path() -> Path:
     raise FileNotFoundError("demo.toml is missing from this installation")
 
 
-def _load(path: str):
+def _load(path: str) -> tuple[NodeConfig, Plugins]:
     plugins = load_plugins()
     for status in plugins.statuses:
         if not status.ok:

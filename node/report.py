@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import TextIO
 
+from node.config import NodeConfig
 from node.messages import (
     BalancesUpdated,
     ComponentFailed,
@@ -165,7 +166,7 @@ def print_run_report(messages: Sequence[Message], out: TextIO) -> None:
     print_balances(messages, out)
 
 
-def print_demo_report(config, messages: Sequence[Message], out: TextIO) -> None:
+def print_demo_report(config: NodeConfig, messages: Sequence[Message], out: TextIO) -> None:
     names = ", ".join(config.venues)
     out.write(
         f"tradenode demo — node {config.node.name!r}: {len(config.venues)} simulated venues "

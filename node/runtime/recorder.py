@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 from node.component import Component
 from node.messages import Message
@@ -14,7 +15,9 @@ class Recorder(Component):
     Safe to read from another thread while a live runtime runs (``snapshot``).
     """
 
-    def __init__(self, name: str = "recorder", types: tuple[type[Message], ...] = (Message,)):
+    def __init__(
+        self, name: str = "recorder", types: tuple[type[Message], ...] = (Message,)
+    ) -> None:
         super().__init__(name)
         self.subscriptions = types
         self.messages: list[Message] = []
@@ -30,7 +33,7 @@ class Recorder(Component):
         with self._lock:
             return [m for m in self.messages if isinstance(m, types)]
 
-    def wait_for(self, predicate, timeout: float) -> bool:
+    def wait_for(self, predicate: Callable[[Message], bool], timeout: float) -> bool:
         """Block until a recorded message satisfies ``predicate`` (for live runs)."""
         with self._lock:
             return self._arrived.wait_for(
