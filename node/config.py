@@ -20,6 +20,7 @@ import msgspec
 
 from node.messages import Side
 from node.plugins import Plugins
+from node.risk import RiskConfig, RiskConfigError, build_checks
 from node.runtime.base import RestartPolicy
 from node.validation import convert_all
 
@@ -101,7 +102,7 @@ class NodeConfig(msgspec.Struct, frozen=True, kw_only=True):
     path: str
     node: NodeSection
     router: RouterConfig
-    risk: Any
+    risk: RiskConfig
     restart: RestartPolicy
     venues: dict[str, VenueEntry]
     orders: list[OrderSpec]
@@ -184,8 +185,6 @@ def load_config(path: str | Path, plugins: Plugins) -> NodeConfig:
     )
     router = _convert(file, "router", raw.get("router", {}), RouterConfig, problems)
     restart = _convert(file, "restart", raw.get("restart", {}), RestartPolicy, problems)
-    from node.risk import RiskConfig, RiskConfigError, build_checks
-
     risk = _convert(file, "risk", raw.get("risk", {}), RiskConfig, problems)
     if risk is not None:
         try:

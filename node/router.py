@@ -82,9 +82,7 @@ def _bps(fraction: Decimal) -> Decimal:
 class _Child:
     venue: str
     quantity: Decimal
-    filled: Decimal = Decimal(0)
     done: bool = False
-    rejected: str | None = None
 
 
 @dataclass
@@ -136,7 +134,7 @@ class Router(Component):
         self.connected: set[str] = set()
         self.parents: dict[str, _Parent] = {}
         self.child_parent: dict[str, str] = {}
-        self._quotes: dict[tuple[str, str, Side], tuple[int, Decimal, VenueQuote]] = {}
+        self._quotes: dict[tuple[str, str, Side], tuple[int, Decimal, Decimal, VenueQuote]] = {}
         self.finished: set[str] = set()  # parent ids done: never reused, even after a restart
         self._restoring = False
 
@@ -292,16 +290,29 @@ class Router(Component):
         )
         self._route(parent)
 
-    def _quote(self, venue: str, symbol: str, side: Side, quantity: Decimal) -> VenueQuote:
-        """The venue's side of the book as arrays, recomputed only when the book changed."""
-        key = (venue, symbol, side)
-        book = self.books[(venue, symbol)]
+    def _quote(self, ins: Instrument, side: Side, quantity: Decimal, free: Decimal) -> VenueQuote:
+        """The venue's side of the book as the kernel takes it, with its fee, balance, lot and
+        minimums; rebuilt only when the book or the balance changed (conflation)."""
+        key = (ins.venue, ins.symbol, side)
+        book = self.books[(ins.venue, ins.symbol)]
         cached = self._quotes.get(key)
-        if cached is not None and cached[0] == book.version and cached[1] >= quantity:
-            return cached[2]
-        ins = self.instruments[(venue, symbol)]
-        quote = VenueQuote.from_levels(venue, book.sweep(side, quantity), float(ins.taker_fee))
-        self._quotes[key] = (book.version, quantity, quote)
+        if (
+            cached is not None
+            and cached[0] == book.version
+            and cached[1] >= quantity
+            and cached[2] == free
+        ):
+            return cached[3]
+        quote = VenueQuote.from_levels(
+            ins.venue,
+            book.sweep(side, quantity),
+            float(ins.taker_fee),
+            capacity=float(free),
+            lot_size=float(ins.lot_size),
+            min_quantity=float(ins.min_quantity),
+            min_notional=float(ins.min_notional),
+        )
+        self._quotes[key] = (book.version, quantity, free, quote)
         return quote
 
     def eligible(self, parent: _Parent) -> tuple[list[VenueQuote], dict[str, str]]:
@@ -338,19 +349,7 @@ class Router(Component):
                 if free <= 0:
                     excluded[venue] = f"no free {currency}"
                     continue
-                base = self._quote(venue, order.symbol, order.side, parent.remaining)
-                quotes.append(
-                    VenueQuote(
-                        venue,
-                        base.prices,
-                        base.sizes,
-                        float(ins.taker_fee),
-                        capacity=float(free),
-                        lot_size=float(ins.lot_size),
-                        min_quantity=float(ins.min_quantity),
-                        min_notional=float(ins.min_notional),
-                    )
-                )
+                quotes.append(self._quote(ins, order.side, parent.remaining, free))
         return quotes, excluded
 
     def _route(self, parent: _Parent) -> None:
@@ -493,7 +492,6 @@ class Router(Component):
         if parent is None:
             return
         child = parent.children[fill.client_order_id]
-        child.filled += fill.quantity
         parent.filled += fill.quantity
         notional = fill.price * fill.quantity
         parent.notional += notional

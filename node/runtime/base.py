@@ -35,12 +35,6 @@ class Subscriptions:
             self._by_type.setdefault(t, []).append(address)
         self._resolved.clear()
 
-    def remove(self, address: str) -> None:
-        for addresses in self._by_type.values():
-            while address in addresses:
-                addresses.remove(address)
-        self._resolved.clear()
-
     def of(self, message_type: type) -> tuple[str, ...]:
         try:
             return self._resolved[message_type]
