@@ -16,7 +16,7 @@ from pathlib import Path
 
 from node.config import ConfigError, NodeConfig, load_config
 from node.journal import Journal, JournalCorrupt
-from node.messages import DataSourceFailed, to_json
+from node.messages import DataSourceFailed, Message, to_json
 from node.node import NodeSetupError
 from node.plugins import Plugins, load_plugins
 
@@ -121,14 +121,23 @@ def cmd_operator(args: argparse.Namespace) -> int:
     return 0
 
 
+def _this_run(journal_path: Path, after_seq: int) -> list[Message]:
+    """What one run journaled: the reports are derived from the journal, not kept in memory
+    while a node runs (a live node would otherwise hold every message it ever saw)."""
+    journal = Journal(journal_path)
+    try:
+        return [entry.message for entry in journal.entries(after_seq=after_seq)]
+    finally:
+        journal.close()
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from node.node import Node
     from node.report import print_run_report
-    from node.runtime.recorder import Recorder
 
     config, plugins = _load(args.config)
-    recorder = Recorder()
-    node = Node(config, plugins, runtime_kind=args.runtime, extra=[recorder])
+    node = Node(config, plugins, runtime_kind=args.runtime)
+    before = node.journal.last_seq
     node.start()
     if node.kind == "replay":
         node.runtime.run()
@@ -140,8 +149,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"node {config.node.name} running (live); Ctrl-C stops it", file=sys.stderr)
         stop.wait()
         node.stop("signal")
-    print_run_report(recorder.messages, sys.stdout)
-    broken = [m for m in recorder.messages if isinstance(m, DataSourceFailed)]
+    messages = _this_run(config.journal_path, before)
+    print_run_report(messages, sys.stdout)
+    broken = [m for m in messages if isinstance(m, DataSourceFailed)]
     for failed in broken:
         print(f"tradenode: data for {failed.address} failed: {failed.error}", file=sys.stderr)
     return 1 if broken else 0
@@ -150,7 +160,6 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from node.node import Node
     from node.report import print_demo_report
-    from node.runtime.recorder import Recorder
 
     config, plugins = _load(str(demo_config_path()))
     tmp = None
@@ -159,12 +168,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     else:
         tmp = tempfile.TemporaryDirectory(prefix="tradenode-demo-")
         journal_path = Path(tmp.name) / "demo.journal.sqlite"
-    recorder = Recorder()
-    node = Node(config, plugins, journal_path=journal_path, runtime_kind="replay", extra=[recorder])
+    node = Node(config, plugins, journal_path=journal_path, runtime_kind="replay")
+    before = node.journal.last_seq
     node.start()
     node.runtime.run()
     node.stop("demo finished")
-    print_demo_report(config, recorder.messages, sys.stdout)
+    print_demo_report(config, _this_run(journal_path, before), sys.stdout)
     if tmp is not None:
         tmp.cleanup()
     else:
