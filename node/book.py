@@ -1,28 +1,23 @@
-"""One venue's L2 order book: nautilus_trader's ``OrderBook`` plus an exact Decimal level map.
+"""One venue's L2 order book, exact: ``Decimal`` prices and sizes, levels kept sorted.
 
-nautilus_trader's Cython book keeps the levels ordered and sweeps them in C
-(``simulate_fills``); the Decimal map gives exact sizes for fills, fees and queue positions, which
-float levels cannot. Both are updated together, so they never disagree.
+There is one book per (venue, symbol) in a node (``node.market.MarketState``): the venue that
+receives the data writes it, and the router, risk, the portfolio and executors read it. Writes
+and multi-level reads take the book's lock, so a reader on another thread never sees a half-applied
+update. Each side keeps a price → size dict and a sorted list of its prices (``bisect``): an
+update of an existing level is a dict write, a new or vanished level one ``bisect`` and a list
+insert/delete, the best price an index, and a sweep walks the list from the top.
 """
 
 from __future__ import annotations
 
+import threading
+from bisect import bisect_left, insort
+from collections.abc import Iterable
 from decimal import Decimal
-from itertools import count
-
-from nautilus_trader.core.uuid import UUID4
-from nautilus_trader.model.book import OrderBook
-from nautilus_trader.model.data import BookOrder
-from nautilus_trader.model.enums import BookType, OrderSide
-from nautilus_trader.model.identifiers import ClientOrderId, InstrumentId, StrategyId, TraderId
-from nautilus_trader.model.objects import Price, Quantity
-from nautilus_trader.model.orders import MarketOrder
 
 from node.messages import BookDeltas, BookLevel, BookSnapshot, Side
 
-_TRADER = TraderId("TRADENODE-001")
-_STRATEGY = StrategyId("BOOK-001")
-_probe_ids = count()
+_ZERO = Decimal(0)
 
 
 def precision_of(step: Decimal) -> int:
@@ -31,94 +26,104 @@ def precision_of(step: Decimal) -> int:
     return max(0, -int(exponent))
 
 
+class BookSide:
+    """One side's levels: ``sizes`` by price and ``prices`` ascending."""
+
+    __slots__ = ("prices", "sizes")
+
+    def __init__(self) -> None:
+        self.sizes: dict[Decimal, Decimal] = {}
+        self.prices: list[Decimal] = []
+
+    def set(self, price: Decimal, size: Decimal) -> None:
+        sizes = self.sizes
+        if size:
+            if price not in sizes:
+                insort(self.prices, price)
+            sizes[price] = size
+        elif sizes.pop(price, None) is not None:
+            prices = self.prices
+            del prices[bisect_left(prices, price)]
+
+    def replace(self, levels: Iterable[BookLevel]) -> None:
+        """The whole side at once; levels at the same price are summed, never dropped."""
+        sizes: dict[Decimal, Decimal] = {}
+        for level in levels:
+            if level.size:
+                sizes[level.price] = sizes.get(level.price, _ZERO) + level.size
+        self.sizes = sizes
+        self.prices = sorted(sizes)
+
+
 class L2Book:
     """Aggregated price levels of one instrument on one venue.
 
-    ``price_precision`` and ``size_precision`` are the decimal places nautilus_trader stores; they
-    must cover every price and size the venue sends (a finer one raises rather than rounds).
+    ``version`` is bumped on every change (readers cache what they derive from a book by it);
+    ``received_ns`` is when the venue last heard from the market about it (staleness), and a
+    ``static`` book (a recorded snapshot with no stream behind it) never goes stale.
     """
 
-    def __init__(
-        self, venue: str, symbol: str, price_precision: int, size_precision: int = 8
-    ) -> None:
+    __slots__ = (
+        "asks",
+        "bids",
+        "lock",
+        "received_ns",
+        "sequence",
+        "static",
+        "symbol",
+        "ts_last",
+        "venue",
+        "version",
+    )
+
+    def __init__(self, venue: str, symbol: str) -> None:
         self.venue = venue
         self.symbol = symbol
-        self.price_precision = price_precision
-        self.size_precision = size_precision
-        self._id = InstrumentId.from_str(f"{symbol.replace('/', '')}.{venue.upper()}")
-        self._book = OrderBook(self._id, BookType.L2_MBP)
-        self.levels: dict[Side, dict[Decimal, Decimal]] = {"buy": {}, "sell": {}}
+        self.bids = BookSide()
+        self.asks = BookSide()
+        self.lock = threading.Lock()
         self.ts_last = 0
+        self.received_ns = 0
         self.sequence = 0
-        self.version = 0  # bumped on every change; lets readers conflate recomputation
-        #: per side, the levels changed since nautilus_trader's book last saw them
-        self._dirty: dict[Side, dict[Decimal, Decimal]] = {"buy": {}, "sell": {}}
+        self.version = 0
+        self.static = False
 
     # -- updates --------------------------------------------------------------------------------
 
-    def apply(self, message: BookSnapshot | BookDeltas) -> None:
-        if isinstance(message, BookSnapshot):
-            self._book.clear(message.ts)
-            self.levels = {"buy": {}, "sell": {}}
-            self._dirty = {"buy": {}, "sell": {}}
-        for side, updates in (("buy", message.bids), ("sell", message.asks)):
-            levels, dirty = self.levels[side], self._dirty[side]
-            for level in updates:
-                price, size = level.price, level.size
-                if size:
-                    levels[price] = size
-                else:
-                    levels.pop(price, None)
-                dirty[price] = size
-        self.ts_last = message.ts
-        self.sequence = message.sequence
-        self.version += 1
+    def apply(self, message: BookSnapshot | BookDeltas, received_ns: int | None = None) -> None:
+        with self.lock:
+            if message.__class__ is BookSnapshot:
+                self.bids.replace(message.bids)
+                self.asks.replace(message.asks)
+            else:
+                bid_set, ask_set = self.bids.set, self.asks.set
+                for level in message.bids:
+                    bid_set(level.price, level.size)
+                for level in message.asks:
+                    ask_set(level.price, level.size)
+            self.ts_last = message.ts
+            self.sequence = message.sequence
+            self.received_ns = message.ts if received_ns is None else received_ns
+            self.version += 1
 
     def set_level(self, side: Side, price: Decimal, size: Decimal, ts: int) -> None:
         """Set a level's absolute size (0 removes it). ``side`` is the resting side: buy = bid."""
-        if size > 0:
-            self.levels[side][price] = size
-        else:
-            self.levels[side].pop(price, None)
-        self._dirty[side][price] = size
-        self.ts_last = max(self.ts_last, ts)
-        self.version += 1
-
-    def _flush(self) -> None:
-        """Hand the levels changed since the last read to nautilus_trader's book, each once.
-
-        This is the conflation: a burst of deltas on a level costs one book update when
-        someone next reads the ordered book, not one per delta.
-        """
-        book, ts = self._book, self.ts_last
-        for side, book_side in (("buy", OrderSide.BUY), ("sell", OrderSide.SELL)):
-            dirty = self._dirty[side]
-            for price, size in dirty.items():
-                if price.normalize().as_tuple().exponent < -self.price_precision:
-                    raise ValueError(
-                        f"{self.venue} {self.symbol}: price {price} finer than "
-                        f"{self.price_precision} decimals"
-                    )
-                order = BookOrder(
-                    book_side,
-                    Price(float(price), self.price_precision),
-                    Quantity(float(size), self.size_precision),
-                    0,
-                )
-                if size > 0:
-                    book.update(order, ts)
-                else:
-                    book.delete(order, ts)
-            dirty.clear()
+        with self.lock:
+            (self.bids if side == "buy" else self.asks).set(price, size)
+            if ts > self.ts_last:
+                self.ts_last = ts
+            self.version += 1
 
     # -- reads ----------------------------------------------------------------------------------
 
     def best(self, side: Side) -> Decimal | None:
         """Best resting price on ``side`` (buy = best bid, sell = best ask)."""
-        if self._dirty["buy"] or self._dirty["sell"]:
-            self._flush()
-        price = self._book.best_bid_price() if side == "buy" else self._book.best_ask_price()
-        return None if price is None else price.as_decimal()
+        with self.lock:
+            if side == "buy":
+                prices = self.bids.prices
+                return prices[-1] if prices else None
+            prices = self.asks.prices
+            return prices[0] if prices else None
 
     @property
     def best_bid(self) -> Decimal | None:
@@ -128,51 +133,66 @@ class L2Book:
     def best_ask(self) -> Decimal | None:
         return self.best("sell")
 
+    def top(self) -> tuple[Decimal | None, Decimal | None]:
+        """Best bid and best ask, read together."""
+        with self.lock:
+            bids, asks = self.bids.prices, self.asks.prices
+            return (bids[-1] if bids else None, asks[0] if asks else None)
+
     def mid(self) -> Decimal | None:
-        bid, ask = self.best_bid, self.best_ask
+        bid, ask = self.top()
         if bid is None or ask is None:
             return None
         return (bid + ask) / 2
 
     def size_at(self, side: Side, price: Decimal) -> Decimal:
-        return self.levels[side].get(price, Decimal(0))
+        return (self.bids if side == "buy" else self.asks).sizes.get(price, _ZERO)
 
-    def sweep(self, taker_side: Side, quantity: Decimal) -> list[BookLevel]:
+    def is_empty(self) -> bool:
+        return not (self.bids.sizes or self.asks.sizes)
+
+    def sweep(
+        self, taker_side: Side, quantity: Decimal, limit: Decimal | None = None
+    ) -> list[BookLevel]:
         """The resting levels a taker order of ``quantity`` would meet, best first, with their
-        full sizes (the last one may be larger than what is left to fill)."""
+        full sizes (the last one may be larger than what is left to fill), within ``limit``."""
+        out: list[BookLevel] = []
         if quantity <= 0:
-            return []
-        probe = MarketOrder(
-            _TRADER,
-            _STRATEGY,
-            self._id,
-            ClientOrderId(f"probe-{next(_probe_ids)}"),
-            OrderSide.BUY if taker_side == "buy" else OrderSide.SELL,
-            Quantity(float(quantity), self.size_precision),
-            UUID4(),
-            0,
-        )
-        if self._dirty["buy"] or self._dirty["sell"]:
-            self._flush()
-        resting = self.levels["sell" if taker_side == "buy" else "buy"]
-        touched = self._book.simulate_fills(probe, self.price_precision, self.size_precision, True)
-        out = []
-        for price, _ in touched:
-            exact = price.as_decimal()
-            size = resting.get(exact)
-            if size is not None:
-                out.append(BookLevel(exact, size))
+            return out
+        left = quantity
+        with self.lock:
+            if taker_side == "buy":
+                sizes, prices = self.asks.sizes, self.asks.prices
+                walk: Iterable[Decimal] = prices
+            else:
+                sizes, prices = self.bids.sizes, self.bids.prices
+                walk = reversed(prices)
+            for price in walk:
+                if limit is not None and (price > limit if taker_side == "buy" else price < limit):
+                    break
+                size = sizes[price]
+                out.append(BookLevel(price, size))
+                left -= size
+                if left <= 0:
+                    break
         return out
 
+    def levels(self, side: Side, depth: int | None = None) -> list[BookLevel]:
+        """The levels of one side, best first (``side`` buy = bids), at most ``depth``."""
+        with self.lock:
+            book_side = self.bids if side == "buy" else self.asks
+            prices = book_side.prices[::-1] if side == "buy" else book_side.prices
+            if depth is not None:
+                prices = prices[:depth]
+            return [BookLevel(p, book_side.sizes[p]) for p in prices]
+
     def snapshot(self) -> BookSnapshot:
-        """The whole book as a message (sorted, best first), as of its last update."""
-        bids = [BookLevel(p, s) for p, s in sorted(self.levels["buy"].items(), reverse=True)]
-        asks = [BookLevel(p, s) for p, s in sorted(self.levels["sell"].items())]
+        """The whole book as a message (best first on each side), as of its last update."""
         return BookSnapshot(
             venue=self.venue,
             symbol=self.symbol,
-            bids=bids,
-            asks=asks,
+            bids=self.levels("buy"),
+            asks=self.levels("sell"),
             sequence=self.sequence,
             ts=self.ts_last,
         )

@@ -1,16 +1,32 @@
 """The component contract: a plain class that reacts to messages through a small context.
 
 A component does not know whether it runs in a pykka thread (live) or in the replay loop
-(simulated time); it only sends, publishes, schedules and reads the clock through ``Context``.
-That is what lets one algorithm, router or venue run unchanged in a backtest and in production.
+(simulated time); it only sends, publishes, schedules, spawns and reads the clock through
+``Context``. That is what lets one algorithm, router or venue run unchanged in a backtest and in
+production.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from node.messages import Message
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """A journaled message as restore hands it back: who sent it and to whom (``*`` for a
+    publish), and the journal's sequence number."""
+
+    seq: int
+    sender: str
+    destination: str
+    message: Message
+
+
+ComponentFactory = Callable[[], "Component"]
 
 
 class Context(Protocol):
@@ -30,12 +46,16 @@ class Context(Protocol):
         ...
 
     def publish(self, message: Message) -> None:
-        """Deliver ``message`` to every subscriber of its type; journaled first."""
+        """Deliver ``message`` to every subscriber of its type (and, when it is correlated, to
+        the component whose ``correlation`` is its ``parent_id``); journaled first."""
         ...
 
-    def schedule(self, delay_ns: int, name: str, payload: Any = None) -> int:
+    def schedule(
+        self, delay_ns: int, name: str, payload: Any = None, *, background: bool = False
+    ) -> int:
         """Deliver ``TimerFired(name, payload)`` to this component after ``delay_ns``.
 
+        A ``background`` timer (a periodic check) does not keep a replay running on its own.
         Returns a timer id for ``cancel_timer``.
         """
         ...
@@ -44,16 +64,37 @@ class Context(Protocol):
 
     def address_exists(self, address: str) -> bool: ...
 
+    def spawn(self, component: Component, factory: ComponentFactory | None = None) -> None:
+        """Host a new component now; it is restored from the journal and started."""
+        ...
+
+    def stop(self, address: str) -> None:
+        """Stop a component: its ``on_stop`` runs, later messages to it are dropped."""
+        ...
+
+    def call_soon(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` on this component's own turn, soon. Safe from any thread: it is how
+        a venue's event loop hands results back without journaling anything."""
+        ...
+
+    def feed(self, messages: Iterable[Message], *, speed: float = 1.0) -> None:
+        """Deliver time-ordered ``messages`` to this component at their ``ts`` (replay: in
+        simulated time; live: paced at ``speed`` × real time from now)."""
+        ...
+
 
 class Component:
     """Base of everything that runs on a runtime.
 
     Subclasses set ``subscriptions`` to the message classes they want from ``publish`` (a class
-    also matches its subclasses) and override ``on_message``. ``restore`` rebuilds state from the
-    journal after a restart or on node start, before any new message arrives.
+    also matches its subclasses) and override ``on_message``. A component whose
+    ``correlation`` is a parent order id also receives every published correlated message of
+    that parent, whatever its type. ``restore`` rebuilds state from the journal after a restart
+    or on node start, before any new message arrives.
     """
 
     subscriptions: tuple[type[Message], ...] = ()
+    correlation: str | None = None
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -68,7 +109,7 @@ class Component:
     def bind(self, ctx: Context) -> None:
         self._ctx = ctx
 
-    def restore(self, history: Iterable[Message]) -> None:
+    def restore(self, history: Iterable[Envelope]) -> None:
         """Rebuild state from journaled messages (oldest first). Default: nothing to rebuild."""
 
     def on_start(self) -> None:
@@ -78,4 +119,5 @@ class Component:
         raise NotImplementedError
 
     def on_stop(self) -> None:
-        """Called once when the node stops; release connections and files here."""
+        """Called once when the component stops (node stop, ``ctx.stop``, or before a failed
+        component is replaced); release connections, threads and files here."""

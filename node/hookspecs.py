@@ -32,7 +32,31 @@ def tradenode_register_venues(registry: Registry[Any]) -> None:
 
 @hookspec
 def tradenode_register_algos(registry: Registry[Any]) -> None:
-    """Register execution algorithms: ``registry.add(name, AlgoClass, ParamsStruct)``."""
+    """Register execution algorithms: ``registry.add(name, ExecutorClass, ParamsStruct)``.
+
+    ``ExecutorClass`` subclasses ``node.algo.Executor``; a parent order's ``params`` are
+    converted into ``ParamsStruct`` (unknown keys are errors), or must be empty without one.
+    """
+
+
+@hookspec
+def tradenode_register_messages(registry: Registry[Any]) -> None:
+    """Register the plugin's own message types: ``registry.add(tag, MessageClass)``.
+
+    ``MessageClass`` subclasses ``node.messages.Command`` or ``Event`` (frozen, kw_only,
+    tagged); ``tag`` is its msgspec tag (the class name unless it sets one). The journal's
+    decoder is built after plugins load, so what a plugin journals can be read back.
+    """
+
+
+@hookspec
+def tradenode_register_commands(registry: Registry[Any]) -> None:
+    """Register ``tradenode`` subcommands: ``registry.add(name, command)``.
+
+    ``command`` has ``help`` (one line), ``add_arguments(parser)`` and ``run(args) -> int``
+    (the exit code). It should import what it needs inside ``run``: ``tradenode --help`` loads
+    every plugin and must stay fast.
+    """
 
 
 @hookspec

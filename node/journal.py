@@ -2,22 +2,36 @@
 
 It is the node's source of truth. On start the node rebuilds orders, positions and running parent
 orders from it. Rows live in an embedded SQLite database in WAL mode; each row carries a CRC32 of
-its msgpack payload so that damage is detected and named on read, never skipped.
+its msgpack payload so that damage is detected and named on read, never skipped, and says who sent
+the message, to whom (``*`` for a publish) and which parent order it belongs to.
+
+One journal has one writer: a running node holds ``<journal>.lock`` (an OS file lock, released by
+the kernel when the process dies, so a killed node's lock is taken over safely). The WAL is
+checkpointed into the main file periodically and on close, so the ``.sqlite`` file alone is never
+far behind; ``backup`` copies a consistent journal while the node runs.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import json
+import os
+import socket
 import sqlite3
 import threading
+import time
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import msgspec
 
-from node.messages import Message, decode, encode
+from node.codec import Codec, UnknownMessageType, core_codec, encode
+from node.component import Envelope
+from node.messages import Message
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS journal (
@@ -29,13 +43,22 @@ CREATE TABLE IF NOT EXISTS journal (
     origin TEXT NOT NULL DEFAULT 'node'
 )
 """
-#: Rows written by another process (an operator's ``tradenode halt``) rather than the node.
+_COLUMNS_ADDED = (
+    ("sender", "TEXT NOT NULL DEFAULT ''"),
+    ("destination", "TEXT NOT NULL DEFAULT '*'"),
+    ("correlation", "TEXT"),
+)
+_INDEX = "CREATE INDEX IF NOT EXISTS journal_correlation ON journal (correlation, seq)"
+#: Rows written by another process (an operator's ``tradenode halt`` while no node runs).
 EXTERNAL = "external"
 
-
 _PAGE = 10_000
+#: Checkpoint the WAL into the main file after this many appends (and on close).
+_CHECKPOINT_EVERY = 5_000
 # Read as raw bytes, so that a damaged row is named by its own seq rather than failing the read.
-_COLUMNS = "seq, ts, CAST(type AS BLOB), CAST(payload AS BLOB), typeof(payload), crc"
+_COLUMNS = (
+    "seq, ts, CAST(type AS BLOB), CAST(payload AS BLOB), typeof(payload), crc, sender, destination"
+)
 
 
 class JournalCorrupt(RuntimeError):
@@ -48,107 +71,371 @@ class JournalCorrupt(RuntimeError):
         self.seq = seq
 
 
+class JournalUnavailable(RuntimeError):
+    """The journal cannot be opened for this use (permissions, a file where a folder should be,
+    held by another node); the message says which and what to do."""
+
+
+class JournalUnwritable(RuntimeError):
+    """An append failed (disk full, file made read-only): nothing more may take effect."""
+
+
 @dataclass(frozen=True)
 class JournalEntry:
     seq: int
     ts: int
     message: Message
+    sender: str = ""
+    destination: str = "*"
+
+
+def _problem(path: str, exc: BaseException) -> str:
+    text = str(exc)
+    if isinstance(exc, sqlite3.OperationalError) and "readonly" in text:
+        return f"journal {path} is read-only: the node cannot record anything there"
+    if isinstance(exc, sqlite3.OperationalError) and "unable to open" in text:
+        parent = Path(path).parent
+        if parent.exists() and not parent.is_dir():
+            return f"journal {path}: {parent} is a file, not a folder"
+        if not os.access(parent, os.W_OK):
+            return f"journal {path}: no permission to write in {parent}"
+        return f"journal {path} cannot be opened ({text})"
+    if isinstance(exc, sqlite3.OperationalError) and "disk" in text:
+        return f"journal {path}: the disk is full ({text})"
+    return f"journal {path}: {text}"
 
 
 class Journal:
     """Append-only, thread-safe message log in SQLite.
 
     ``sync="full"`` fsyncs every commit (survives power loss); ``"normal"`` (the default) is
-    durable against a crash of the process, which is what WAL guarantees without an fsync per row.
+    durable against a crash of the process, which is what WAL guarantees without an fsync per
+    row. ``readonly`` opens an existing journal for reading only (reports, exports).
     """
 
-    def __init__(self, path: str | Path, *, sync: Literal["normal", "full"] = "normal") -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        sync: Literal["normal", "full"] = "normal",
+        codec: Codec | None = None,
+        readonly: bool = False,
+    ) -> None:
         self.path = str(path)
+        self.codec = codec or core_codec()
+        self.readonly = readonly
         self._lock = threading.Lock()
+        self._appended = 0
+        if self.path != ":memory:":
+            parent = Path(self.path).parent
+            if parent.exists() and not parent.is_dir():
+                raise JournalUnavailable(f"journal {self.path}: {parent} is a file, not a folder")
+            if readonly and not Path(self.path).exists():
+                raise JournalUnavailable(f"journal {self.path} does not exist")
         try:
-            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            if self.path != ":memory:":
-                self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute(f"PRAGMA synchronous={sync.upper()}")
-            # Another process (the operator's CLI) may append while the node runs: wait for it.
+            if readonly:
+                uri = Path(self.path).resolve().as_uri() + "?mode=ro"
+                self._db = sqlite3.connect(
+                    uri, uri=True, isolation_level=None, check_same_thread=False
+                )
+            else:
+                self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+                if self.path != ":memory:":
+                    self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute(f"PRAGMA synchronous={sync.upper()}")
             self._db.execute("PRAGMA busy_timeout=10000")
-            self._db.execute(_SCHEMA)
+            if not readonly:
+                self._db.execute(_SCHEMA)
+                self._migrate()
             ok = self._db.execute("PRAGMA quick_check").fetchone()[0]
+            row = self._db.execute("SELECT max(seq) FROM journal").fetchone()
+        except sqlite3.OperationalError as exc:
+            raise JournalUnavailable(_problem(self.path, exc)) from None
         except sqlite3.DatabaseError as exc:
             raise JournalCorrupt(self.path, None, f"not a readable journal ({exc})") from None
         if ok != "ok":
             raise JournalCorrupt(self.path, None, f"SQLite integrity check failed: {ok}")
-        row = self._db.execute("SELECT max(seq) FROM journal").fetchone()
         self._seq = row[0] or 0
+        self._has_routing = self._columns() >= {"sender", "destination", "correlation"}
+
+    def _columns(self) -> set[str]:
+        return {row[1] for row in self._db.execute("PRAGMA table_info(journal)")}
+
+    def _migrate(self) -> None:
+        """Journals written before rows named sender, destination and parent get the columns
+        (empty for the old rows)."""
+        have = self._columns()
+        for name, spec in _COLUMNS_ADDED:
+            if name not in have:
+                self._db.execute(f"ALTER TABLE journal ADD COLUMN {name} {spec}")
+        self._db.execute(_INDEX)
 
     @property
     def last_seq(self) -> int:
         return self._seq
 
-    def append(self, message: Message, *, origin: str = "node") -> int:
-        """Append ``message``; its seq is the next one in the file, whoever else writes to it."""
+    def append(
+        self,
+        message: Message,
+        *,
+        sender: str = "node",
+        destination: str = "*",
+        origin: str = "node",
+    ) -> int:
+        """Append ``message``; its seq is the next one in the file.
+
+        ``JournalUnwritable`` when the write fails (disk full, read-only): the caller must not
+        let the message take effect.
+        """
         payload = encode(message)
+        correlation = getattr(message, "parent_id", None) if message.correlated else None
         with self._lock:
-            cursor = self._db.execute(
-                "INSERT INTO journal (ts, type, payload, crc, origin) VALUES (?, ?, ?, ?, ?)",
-                (message.ts, type(message).__name__, payload, zlib.crc32(payload), origin),
-            )
-            self._seq = cursor.lastrowid
+            try:
+                cursor = self._db.execute(
+                    "INSERT INTO journal (ts, type, payload, crc, origin, sender, destination,"
+                    " correlation) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        message.ts,
+                        type(message).__name__,
+                        payload,
+                        zlib.crc32(payload),
+                        origin,
+                        sender,
+                        destination,
+                        correlation,
+                    ),
+                )
+            except sqlite3.Error as exc:
+                raise JournalUnwritable(_problem(self.path, exc)) from None
+            self._seq = cursor.lastrowid or self._seq
+            self._appended += 1
+            if self._appended % _CHECKPOINT_EVERY == 0:
+                self._checkpoint("PASSIVE")
             return self._seq
+
+    def _checkpoint(self, mode: str) -> None:
+        with contextlib.suppress(sqlite3.Error):
+            self._db.execute(f"PRAGMA wal_checkpoint({mode})")
+
+    def entries(
+        self,
+        after_seq: int = 0,
+        *,
+        correlation: str | None = None,
+        upto_seq: int | None = None,
+    ) -> Iterator[JournalEntry]:
+        """Entries after ``after_seq`` (of one parent order when ``correlation`` is given), in
+        order; ``JournalCorrupt`` at the first bad row.
+
+        Rows are read in pages (a long journal is never all in memory) and as raw bytes, so a
+        damaged row is named by its own seq rather than failing the whole read. A gap in the
+        sequence is damage when reading everything; one parent's rows are naturally sparse.
+        """
+        where = "seq > ?"
+        params: list[Any] = []
+        if correlation is not None:
+            where += " AND correlation = ?"
+            params.append(correlation)
+        if upto_seq is not None:
+            where += " AND seq <= ?"
+            params.append(upto_seq)
+        last = after_seq
+        while True:
+            try:
+                with self._lock:
+                    rows = self._db.execute(
+                        f"SELECT {self._select()} FROM journal WHERE {where} ORDER BY seq LIMIT ?",
+                        (last, *params, _PAGE),
+                    ).fetchall()
+            except sqlite3.DatabaseError as exc:
+                raise JournalCorrupt(self.path, last + 1, f"unreadable ({exc})") from None
+            if not rows:
+                return
+            for row in rows:
+                if correlation is None and row[0] != last + 1:
+                    raise JournalCorrupt(
+                        self.path, last + 1, f"missing entries {last + 1}..{row[0] - 1}"
+                    )
+                yield self._checked(*row)
+                last = row[0]
+
+    def _select(self) -> str:
+        return (
+            _COLUMNS
+            if self._has_routing
+            else _COLUMNS.replace(", sender, destination", ", '', '*'")
+        )
+
+    def envelopes(
+        self, *, correlation: str | None = None, upto_seq: int | None = None, after_seq: int = 0
+    ) -> Iterator[Envelope]:
+        for e in self.entries(after_seq, correlation=correlation, upto_seq=upto_seq):
+            yield Envelope(e.seq, e.sender, e.destination, e.message)
 
     def external_since(self, after_seq: int) -> list[JournalEntry]:
         """Entries another process appended after ``after_seq`` (operators' commands)."""
         with self._lock:
             rows = self._db.execute(
-                f"SELECT {_COLUMNS} FROM journal WHERE seq > ? AND origin = ? ORDER BY seq",
+                f"SELECT {self._select()} FROM journal WHERE seq > ? AND origin = ? ORDER BY seq",
                 (after_seq, EXTERNAL),
             ).fetchall()
         return [self._checked(*row) for row in rows]
 
-    def entries(self, after_seq: int = 0) -> Iterator[JournalEntry]:
-        """Every entry after ``after_seq``, in order; ``JournalCorrupt`` at the first bad row.
-
-        Rows are read in pages (a long journal is never all in memory) and as raw bytes, so a
-        damaged row is named by its own seq rather than failing the whole read.
-        """
-        expected = after_seq + 1
-        while True:
-            try:
-                with self._lock:
-                    rows = self._db.execute(
-                        f"SELECT {_COLUMNS} FROM journal WHERE seq > ? ORDER BY seq LIMIT ?",
-                        (expected - 1, _PAGE),
-                    ).fetchall()
-            except sqlite3.DatabaseError as exc:
-                raise JournalCorrupt(self.path, expected, f"unreadable ({exc})") from None
-            if not rows:
-                return
-            for row in rows:
-                if row[0] != expected:
-                    raise JournalCorrupt(
-                        self.path, expected, f"missing entries {expected}..{row[0] - 1}"
-                    )
-                yield self._checked(*row)
-                expected += 1
-
     def _checked(
-        self, seq: int, ts: int, raw_type: bytes, payload: bytes, storage: str, crc: int
+        self,
+        seq: int,
+        ts: int,
+        raw_type: bytes,
+        payload: bytes,
+        storage: str,
+        crc: int,
+        sender: str,
+        destination: str,
     ) -> JournalEntry:
         """One row as an entry, or ``JournalCorrupt`` naming its seq."""
         if storage != "blob" or zlib.crc32(payload) != crc:
             raise JournalCorrupt(self.path, seq, "payload checksum mismatch")
         type_name = raw_type.decode("utf-8", "replace")
         try:
-            message = decode(payload)
+            message = self.codec.decode(payload)
+        except UnknownMessageType as exc:
+            if type_name in self.codec.types or str(exc) != type_name:
+                raise JournalCorrupt(
+                    self.path, seq, f"undecodable {type_name}: its payload names type {exc}"
+                ) from None
+            raise JournalCorrupt(
+                self.path,
+                seq,
+                f"a {type_name} message, a type no installed plugin provides "
+                "(was the plugin that wrote it uninstalled?)",
+            ) from None
         except msgspec.DecodeError as exc:
             raise JournalCorrupt(self.path, seq, f"undecodable {type_name}: {exc}") from None
         if type(message).__name__ != type_name or message.ts != ts:
             raise JournalCorrupt(self.path, seq, "row header disagrees with its payload")
-        return JournalEntry(seq, ts, message)
+        return JournalEntry(seq, ts, message, sender, destination)
 
     def messages(self) -> Iterator[Message]:
         return (entry.message for entry in self.entries())
 
+    def backup(self, destination: str | Path) -> int:
+        """Copy the journal, consistent as of now, with SQLite's online backup; the rows copied."""
+        target = sqlite3.connect(str(destination))
+        try:
+            with self._lock:
+                self._db.backup(target)
+            return target.execute("SELECT count(*) FROM journal").fetchone()[0]
+        finally:
+            target.close()
+
     def close(self) -> None:
         with self._lock:
+            if not self.readonly:
+                self._checkpoint("TRUNCATE")
             self._db.close()
+
+
+# --------------------------------------------------------------------------------------------
+# One writer per journal
+
+
+class JournalLocked(JournalUnavailable):
+    """Another live process holds the journal."""
+
+
+@dataclass(frozen=True)
+class LockHolder:
+    pid: int
+    host: str
+    started: str
+    control_url: str | None = None
+
+    def describe(self) -> str:
+        return f"pid {self.pid} on {self.host}, started {self.started}"
+
+
+class JournalLock:
+    """The one-writer lock of a journal: ``<journal>.lock``, held with ``flock`` for as long
+    as the node runs. The file also says who holds it and where its control API listens."""
+
+    def __init__(self, journal_path: str | Path) -> None:
+        self.path = Path(f"{journal_path}.lock")
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        """Take the lock or raise ``JournalLocked`` naming the holder."""
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise JournalUnavailable(f"journal lock {self.path}: {exc.strerror or exc}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            holder = read_lock_holder(self.path)
+            who = holder.describe() if holder else "another process"
+            raise JournalLocked(
+                f"journal {str(self.path)[:-5]} is in use by a running node ({who}); "
+                "one journal has one writer: stop that node or give this one its own journal"
+            ) from None
+        self._fd = fd
+        self.update(control_url=None)
+
+    def update(self, control_url: str | None) -> None:
+        """Record who holds the lock (and, once it listens, the node's control API)."""
+        if self._fd is None:
+            return
+        info = {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "control_url": control_url,
+        }
+        os.ftruncate(self._fd, 0)
+        os.pwrite(self._fd, json.dumps(info).encode(), 0)
+
+    def release(self) -> None:
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, 0)
+            os.close(self._fd)  # closing releases the flock
+            self._fd = None
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+
+def read_lock_holder(lock_path: str | Path) -> LockHolder | None:
+    try:
+        info = json.loads(Path(lock_path).read_text() or "null")
+    except (OSError, ValueError):
+        return None
+    if not isinstance(info, dict) or "pid" not in info:
+        return None
+    return LockHolder(
+        int(info["pid"]),
+        str(info.get("host", "?")),
+        str(info.get("started", "?")),
+        info.get("control_url"),
+    )
+
+
+def running_node(journal_path: str | Path) -> LockHolder | None:
+    """The node holding this journal right now, or None (the lock is free or stale)."""
+    lock = Path(f"{journal_path}.lock")
+    if not lock.exists():
+        return None
+    try:
+        fd = os.open(lock, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return read_lock_holder(lock) or LockHolder(0, "?", "?")
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)

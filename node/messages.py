@@ -1,23 +1,33 @@
-"""Every command and event the node exchanges.
+"""Every command and event of the core.
 
 Commands are imperative (``SubmitOrder``), events past tense (``OrderFilled``). All are frozen,
-keyword-only, tagged msgspec Structs, so one decoder for the union of all messages serves the
-journal and any external bus. Prices and quantities are exact ``Decimal``; times are integer
-nanoseconds since the epoch taken from the runtime's clock.
+keyword-only, tagged msgspec Structs; prices and quantities are exact ``Decimal``; times are
+integer nanoseconds since the epoch from the runtime's clock. Plugins add their own message types
+through ``tradenode_register_messages``; ``node.codec`` builds the one decoder for the union after
+plugins load, so whatever a plugin journals can be read back.
+
+A message whose ``correlated`` class flag is set carries the ``parent_id`` of the parent order it
+belongs to; the runtime delivers it to that parent's executor without the executor filtering
+anything (see ``Component.correlation``).
 """
 
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any, ClassVar, Literal, Union
+from typing import Any, ClassVar, Literal
 
 import msgspec
 
 Side = Literal["buy", "sell"]
-OrderType = Literal["market", "limit"]
-TimeInForce = Literal["gtc", "ioc", "fok"]
+OrderType = Literal["market", "limit", "stop", "stop_limit"]
+TimeInForce = Literal["gtc", "ioc", "fok", "day"]
 Liquidity = Literal["maker", "taker"]
 TradingState = Literal["active", "reducing", "halted"]
+#: How a slice should trade: take liquidity now, or rest passively on the book.
+Urgency = Literal["take", "post"]
+#: Spot-like classes exchange base for quote; derivatives settle profit and loss in cash.
+AssetClass = Literal["spot", "stock", "fx", "future", "perpetual", "option", "cfd"]
+DERIVATIVES: frozenset[str] = frozenset({"future", "perpetual", "option", "cfd"})
 
 
 class Message(msgspec.Struct, frozen=True, kw_only=True, tag=True):
@@ -27,6 +37,8 @@ class Message(msgspec.Struct, frozen=True, kw_only=True, tag=True):
     #: Whether the journal records this kind of message. Market data is replayable input from
     #: its source and is not journaled; everything that changes money state is.
     journaled: ClassVar[bool] = True
+    #: Whether instances carry ``parent_id`` and go to that parent's executor too.
+    correlated: ClassVar[bool] = False
 
 
 class Command(Message, frozen=True, kw_only=True):
@@ -38,14 +50,18 @@ class Event(Message, frozen=True, kw_only=True):
 
 
 # --------------------------------------------------------------------------------------------
-# Instruments
+# Instruments and venues
 
 
 class Instrument(msgspec.Struct, frozen=True, kw_only=True):
     """One tradable instrument on one venue.
 
-    ``symbol`` is the canonical (ccxt unified) form, e.g. ``BTC/USDT``; ``venue_symbol`` is what
-    the venue calls it. Fees are fractions (0.001 = 10 bps).
+    ``symbol`` is the node's canonical name (ccxt's unified form for crypto, ``BTC/USDT``; the
+    ticker for a stock, ``AAPL``); ``venue_symbol`` is what the venue calls it. ``base`` is what
+    a position is counted in and ``quote`` what its price is in; ``settlement`` is the currency
+    a derivative's profit, loss and margin are paid in (``quote`` when None). ``multiplier`` is
+    how much of the underlying one unit of quantity controls (50 for an ES future). Fees are
+    fractions (0.001 = 10 bps).
     """
 
     symbol: str
@@ -55,6 +71,9 @@ class Instrument(msgspec.Struct, frozen=True, kw_only=True):
     quote: str
     tick_size: Decimal
     lot_size: Decimal
+    asset_class: AssetClass = "spot"
+    multiplier: Decimal = Decimal(1)
+    settlement: str | None = None
     min_quantity: Decimal = Decimal(0)
     max_quantity: Decimal | None = None
     min_notional: Decimal = Decimal(0)
@@ -62,17 +81,67 @@ class Instrument(msgspec.Struct, frozen=True, kw_only=True):
     taker_fee: Decimal = Decimal(0)
     tradable: bool = True
 
+    @property
+    def is_derivative(self) -> bool:
+        return self.asset_class in DERIVATIVES
+
+    @property
+    def settlement_currency(self) -> str:
+        return self.settlement or self.quote
+
 
 class InstrumentsLoaded(Event, frozen=True, kw_only=True):
     venue: str
     instruments: list[Instrument]
 
 
+class VenueCapabilities(msgspec.Struct, frozen=True, kw_only=True):
+    """What a venue accepts, so the router never sends what it would refuse.
+
+    ``client_id_max_length`` and ``client_id_chars`` (the characters allowed, as a regex
+    character class body) are the venue's rules for client order ids; the router shortens the
+    node's deterministic ids to fit. ``reconciles`` says the venue answers ``ReconcileVenue``.
+    """
+
+    order_types: tuple[OrderType, ...] = ("market", "limit")
+    time_in_force: tuple[TimeInForce, ...] = ("gtc", "ioc", "fok")
+    post_only: bool = True
+    client_id_max_length: int = 64
+    client_id_chars: str = "A-Za-z0-9._:-"
+    reconciles: bool = False
+
+
+class VenueConnected(Event, frozen=True, kw_only=True):
+    venue: str
+    capabilities: VenueCapabilities = VenueCapabilities()
+
+
+class VenueDisconnected(Event, frozen=True, kw_only=True):
+    """The venue is unusable: orders to it are refused with ``reason`` until it reconnects."""
+
+    venue: str
+    reason: str
+    reconnecting: bool = False
+
+
+class VenueStatus(Event, frozen=True, kw_only=True):
+    """Something an operator should see about a venue that does not stop it (rate limited,
+    a book resynchronised, a data farm reconnected)."""
+
+    venue: str
+    status: str
+    detail: str = ""
+
+
 # --------------------------------------------------------------------------------------------
-# Parent orders (what a trader or strategy asks for; an algorithm works it)
+# Parent orders (what a trader or strategy asks for; an executor works it)
 
 
 class SubmitParentOrder(Command, frozen=True, kw_only=True):
+    """``source`` says where the order came from (``config``, ``api 127.0.0.1``, ``cli``)."""
+
+    correlated: ClassVar[bool] = True
+
     parent_id: str
     symbol: str
     side: Side
@@ -81,32 +150,64 @@ class SubmitParentOrder(Command, frozen=True, kw_only=True):
     limit_price: Decimal | None = None
     venues: list[str] | None = None
     params: dict[str, Any] = {}
+    source: str = ""
 
 
 class CancelParentOrder(Command, frozen=True, kw_only=True):
+    correlated: ClassVar[bool] = True
     parent_id: str
     reason: str = ""
+    source: str = ""
 
 
 class ParentOrderAccepted(Event, frozen=True, kw_only=True):
+    correlated: ClassVar[bool] = True
     parent_id: str
     symbol: str
     side: Side
     quantity: Decimal
     algo: str
     arrival_mid: Decimal | None = None
+    limit_price: Decimal | None = None
 
 
 class ParentOrderRejected(Event, frozen=True, kw_only=True):
+    correlated: ClassVar[bool] = True
+    parent_id: str
+    reason: str
+
+
+class ParentCancelRejected(Event, frozen=True, kw_only=True):
+    """A ``CancelParentOrder`` that could not apply (no such parent, or it had finished)."""
+
+    correlated: ClassVar[bool] = True
+
+    parent_id: str
+    reason: str
+
+
+class ParentOrderWaiting(Event, frozen=True, kw_only=True):
+    """Accepted for later: the node is not ready, or trading is halted; says until when."""
+
+    correlated: ClassVar[bool] = True
+
     parent_id: str
     reason: str
 
 
 class ParentOrderProgressed(Event, frozen=True, kw_only=True):
+    """What an execution monitor shows: done so far, what the schedule wanted by now, what is
+    working at the venues, and the state (``working``, ``paused: …``)."""
+
+    correlated: ClassVar[bool] = True
     parent_id: str
     filled_quantity: Decimal
     remaining_quantity: Decimal
     average_price: Decimal | None
+    scheduled_quantity: Decimal | None = None
+    open_quantity: Decimal = Decimal(0)
+    open_children: int = 0
+    state: str = "working"
 
 
 class VenueFill(msgspec.Struct, frozen=True, kw_only=True):
@@ -120,16 +221,21 @@ class VenueFill(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class ExecutionReport(msgspec.Struct, frozen=True, kw_only=True):
-    """What a parent order achieved: the numbers a trader checks after the fact."""
+    """What a parent order achieved: the numbers a trader checks after the fact.
+
+    Implementation shortfall is the signed cost of the average fill against the arrival mid, in
+    bps (positive = worse than arrival), before fees.
+    """
 
     parent_id: str
     symbol: str
     side: Side
+    algo: str
     requested_quantity: Decimal
     filled_quantity: Decimal
     average_price: Decimal | None
     arrival_mid: Decimal | None
-    slippage_bps: Decimal | None
+    shortfall_bps: Decimal | None
     fees: Decimal
     fee_currency: str
     child_orders: int
@@ -144,11 +250,115 @@ class ExecutionReport(msgspec.Struct, frozen=True, kw_only=True):
     saving_bps_vs_best_venue: Decimal | None = None
 
 
+ParentStatus = Literal["filled", "partially_filled", "canceled", "unfilled", "failed", "unknown"]
+
+
 class ParentOrderCompleted(Event, frozen=True, kw_only=True):
+    correlated: ClassVar[bool] = True
     parent_id: str
-    status: Literal["filled", "partially_filled", "canceled", "unfilled"]
+    status: ParentStatus
     reason: str = ""
     report: ExecutionReport
+
+
+class ExecutorFinished(Event, frozen=True, kw_only=True):
+    """An executor is done with its parent (every slice closed); the manager closes the parent.
+
+    ``status`` None lets the manager derive it from the fills."""
+
+    correlated: ClassVar[bool] = True
+
+    parent_id: str
+    reason: str = ""
+    status: ParentStatus | None = None
+
+
+# --------------------------------------------------------------------------------------------
+# Slices: an executor asks the router to trade part of its parent
+
+
+class RouteSlice(Command, frozen=True, kw_only=True):
+    """Trade ``quantity`` of the parent now. The router decides where.
+
+    ``take``: IOC child orders across the eligible venues at least cost net of fees, re-routed
+    on fresh books for what did not fill, never past ``limit_price``. ``post``: one resting
+    limit order at ``limit_price`` (post-only where the venue supports it) on the venue with
+    the cheapest maker fee among those quoting at or better than it, until canceled.
+    """
+
+    correlated: ClassVar[bool] = True
+    parent_id: str
+    slice_id: int
+    symbol: str
+    side: Side
+    quantity: Decimal
+    urgency: Urgency = "take"
+    limit_price: Decimal | None = None
+    venues: list[str] | None = None
+
+
+class CancelSlice(Command, frozen=True, kw_only=True):
+    correlated: ClassVar[bool] = True
+    parent_id: str
+    slice_id: int
+    reason: str = ""
+
+
+class RouteLeg(msgspec.Struct, frozen=True, kw_only=True):
+    """One child order of a routed slice."""
+
+    venue: str
+    client_order_id: str
+    quantity: Decimal
+    limit_price: Decimal
+    expected_average_price: Decimal
+    expected_fee: Decimal
+
+
+class SliceRouted(Event, frozen=True, kw_only=True):
+    """The router's plan for (the rest of) a slice, with what it expects to save.
+
+    Costs are net of taker fees (a sell's cost is its negative net proceeds); savings compare
+    average net prices, in bps, against putting the whole slice on the best single venue and on
+    the first eligible venue's book alone. ``excluded`` names each venue left out and why.
+    """
+
+    correlated: ClassVar[bool] = True
+    parent_id: str
+    slice_id: int
+    attempt: int
+    mode: str
+    symbol: str
+    side: Side
+    quantity: Decimal
+    legs: list[RouteLeg]
+    expected_average_price: Decimal | None
+    expected_fees: Decimal
+    unroutable_quantity: Decimal
+    best_venue: str | None = None
+    best_venue_average_price: Decimal | None = None
+    saving_bps_vs_best_venue: Decimal | None = None
+    first_venue: str | None = None
+    first_venue_average_price: Decimal | None = None
+    saving_bps_vs_first_venue: Decimal | None = None
+    excluded: dict[str, str] = {}
+    #: venues that were used, with the book levels the price collar left out of them
+    collared: dict[str, str] = {}
+
+
+SliceStatus = Literal["filled", "partially_filled", "unfilled", "canceled", "failed"]
+
+
+class SliceCompleted(Event, frozen=True, kw_only=True):
+    """Every child of the slice reached a final state; nothing of it is working any more."""
+
+    correlated: ClassVar[bool] = True
+    parent_id: str
+    slice_id: int
+    quantity: Decimal
+    filled_quantity: Decimal
+    status: SliceStatus
+    reason: str = ""
 
 
 # --------------------------------------------------------------------------------------------
@@ -156,6 +366,7 @@ class ParentOrderCompleted(Event, frozen=True, kw_only=True):
 
 
 class SubmitOrder(Command, frozen=True, kw_only=True):
+    correlated: ClassVar[bool] = True
     client_order_id: str
     venue: str
     symbol: str
@@ -163,6 +374,7 @@ class SubmitOrder(Command, frozen=True, kw_only=True):
     quantity: Decimal
     order_type: OrderType = "limit"
     limit_price: Decimal | None = None
+    stop_price: Decimal | None = None
     time_in_force: TimeInForce = "gtc"
     post_only: bool = False
     reduce_only: bool = False
@@ -170,28 +382,31 @@ class SubmitOrder(Command, frozen=True, kw_only=True):
 
 
 class CancelOrder(Command, frozen=True, kw_only=True):
+    correlated: ClassVar[bool] = True
     client_order_id: str
     venue: str
     reason: str = ""
+    parent_id: str | None = None
 
 
-class OrderAccepted(Event, frozen=True, kw_only=True):
+class _OrderEvent(Event, frozen=True, kw_only=True):
+    correlated: ClassVar[bool] = True
     client_order_id: str
     venue: str
+    parent_id: str | None = None
+
+
+class OrderAccepted(_OrderEvent, frozen=True, kw_only=True):
     venue_order_id: str
 
 
-class OrderRejected(Event, frozen=True, kw_only=True):
+class OrderRejected(_OrderEvent, frozen=True, kw_only=True):
     """The venue refused the order; ``reason`` carries its words and numbers."""
 
-    client_order_id: str
-    venue: str
     reason: str
 
 
-class _Fill(Event, frozen=True, kw_only=True):
-    client_order_id: str
-    venue: str
+class _Fill(_OrderEvent, frozen=True, kw_only=True):
     venue_order_id: str
     trade_id: str
     symbol: str
@@ -203,7 +418,6 @@ class _Fill(Event, frozen=True, kw_only=True):
     liquidity: Liquidity
     cumulative_quantity: Decimal
     leaves_quantity: Decimal
-    parent_id: str | None = None
 
 
 class OrderPartiallyFilled(_Fill, frozen=True, kw_only=True):
@@ -218,64 +432,97 @@ Fill = _Fill
 FILL_TYPES = (OrderPartiallyFilled, OrderFilled)
 
 
-class OrderCanceled(Event, frozen=True, kw_only=True):
-    client_order_id: str
-    venue: str
+class OrderCanceled(_OrderEvent, frozen=True, kw_only=True):
     reason: str = ""
     filled_quantity: Decimal = Decimal(0)
 
 
-class OrderCancelRejected(Event, frozen=True, kw_only=True):
-    client_order_id: str
-    venue: str
+class OrderCancelRejected(_OrderEvent, frozen=True, kw_only=True):
     reason: str
 
 
-class OrderExpired(Event, frozen=True, kw_only=True):
-    """Time in force ran out (IOC/FOK remainder)."""
+class OrderExpired(_OrderEvent, frozen=True, kw_only=True):
+    """Time in force ran out (IOC/FOK remainder, a DAY order at the close)."""
 
-    client_order_id: str
-    venue: str
     filled_quantity: Decimal = Decimal(0)
     reason: str = ""
 
 
-class RouteLeg(msgspec.Struct, frozen=True, kw_only=True):
-    """One venue's planned share of a routed order."""
+class RiskRejected(_OrderEvent, frozen=True, kw_only=True):
+    """Risk refused an order; ``check`` names the check, ``detail`` gives its numbers."""
 
-    venue: str
+    check: str
+    detail: str
+
+
+#: Events after which a child order is no longer working.
+FINAL_ORDER_EVENTS = (OrderFilled, OrderCanceled, OrderExpired, OrderRejected, RiskRejected)
+
+
+# --------------------------------------------------------------------------------------------
+# Reconciliation: what a venue says it has, for the node to compare with its journal
+
+
+class OrderStatusReport(msgspec.Struct, frozen=True, kw_only=True):
     client_order_id: str
-    quantity: Decimal
-    limit_price: Decimal
-    expected_average_price: Decimal
-    expected_fee: Decimal
-
-
-class OrderRouted(Event, frozen=True, kw_only=True):
-    """The router's plan for (the rest of) a parent order, with what it expects to save.
-
-    Costs are net of taker fees (a sell's cost is its negative net proceeds); savings compare
-    average net prices, in bps, against putting the whole order on the best single venue and on
-    the first eligible venue's book alone. ``excluded`` names each venue left out and why.
-    """
-
-    parent_id: str
-    attempt: int
-    mode: str
+    venue_order_id: str
     symbol: str
     side: Side
     quantity: Decimal
-    legs: list[RouteLeg]
-    expected_average_price: Decimal | None
-    expected_fees: Decimal
-    unroutable_quantity: Decimal
-    best_venue: str | None
-    best_venue_average_price: Decimal | None
-    saving_bps_vs_best_venue: Decimal | None
-    first_venue: str | None
-    first_venue_average_price: Decimal | None
-    saving_bps_vs_first_venue: Decimal | None
-    excluded: dict[str, str] = {}
+    filled_quantity: Decimal
+    status: Literal["open", "filled", "canceled", "expired", "rejected"]
+    limit_price: Decimal | None = None
+    average_price: Decimal | None = None
+    ts: int = 0
+
+
+class FillReport(msgspec.Struct, frozen=True, kw_only=True):
+    client_order_id: str
+    venue_order_id: str
+    trade_id: str
+    symbol: str
+    side: Side
+    price: Decimal
+    quantity: Decimal
+    fee: Decimal
+    fee_currency: str
+    liquidity: Liquidity = "taker"
+    ts: int = 0
+
+
+class PositionReport(msgspec.Struct, frozen=True, kw_only=True):
+    symbol: str
+    quantity: Decimal
+    average_price: Decimal | None = None
+
+
+class ReconcileVenue(Command, frozen=True, kw_only=True):
+    """Ask a venue what it knows: open orders, fills since ``since_ts``, balances, positions,
+    and the state of each of ``client_order_ids`` (orders the journal left unresolved)."""
+
+    venue: str
+    since_ts: int = 0
+    client_order_ids: list[str] = []
+
+
+class OrderAdopted(Event, frozen=True, kw_only=True):
+    """An order found open at a venue that the journal did not know; the node now tracks it."""
+
+    venue: str
+    order: OrderStatusReport
+
+
+class VenueReconciled(Event, frozen=True, kw_only=True):
+    """A venue's answer to ``ReconcileVenue``; ``error`` set when it could not answer."""
+
+    venue: str
+    open_orders: list[OrderStatusReport] = []
+    queried: list[OrderStatusReport] = []
+    unknown: list[str] = []
+    fills: list[FillReport] = []
+    balances: dict[str, Balance] = {}
+    positions: list[PositionReport] = []
+    error: str = ""
 
 
 # --------------------------------------------------------------------------------------------
@@ -362,6 +609,9 @@ class Position(msgspec.Struct, frozen=True, kw_only=True):
     realized_pnl: Decimal
     unrealized_pnl: Decimal
     fees: Decimal
+    #: the price the unrealised P&L was marked at, and when (None: no mark yet)
+    mark: Decimal | None = None
+    mark_ts: int | None = None
 
 
 class PositionChanged(Event, frozen=True, kw_only=True):
@@ -369,55 +619,66 @@ class PositionChanged(Event, frozen=True, kw_only=True):
 
 
 class NavRecorded(Event, frozen=True, kw_only=True):
+    """The account valued at one instant: NAV and every open position, marked at ``ts``."""
+
     nav: Decimal
     currency: str
     realized_pnl: Decimal
     unrealized_pnl: Decimal
     fees: Decimal
+    positions: list[Position] = []
+
+
+class RecordNav(Command, frozen=True, kw_only=True):
+    """Ask the portfolio to value the account now and publish ``NavRecorded``."""
+
+    reason: str = ""
+
+
+class ValueAccount(Command, frozen=True, kw_only=True):
+    """Ask the portfolio for a valuation to show (a dashboard's NAV line): answered with
+    ``AccountValued`` to ``reply_to``, and neither is journaled — it decides nothing."""
+
+    journaled: ClassVar[bool] = False
+    reply_to: str
+
+
+class AccountValued(Event, frozen=True, kw_only=True):
+    journaled: ClassVar[bool] = False
+    valuation: NavRecorded | None
+    error: str = ""
 
 
 # --------------------------------------------------------------------------------------------
-# Venue status
-
-
-class VenueConnected(Event, frozen=True, kw_only=True):
-    venue: str
-
-
-class VenueDisconnected(Event, frozen=True, kw_only=True):
-    venue: str
-    reason: str
-
-
-# --------------------------------------------------------------------------------------------
-# Risk
-
-
-class RiskRejected(Event, frozen=True, kw_only=True):
-    """Risk refused an order; ``check`` names the check, ``detail`` gives its numbers."""
-
-    client_order_id: str
-    venue: str
-    check: str
-    detail: str
-    parent_id: str | None = None
+# Risk and the kill switch
 
 
 class HaltTrading(Command, frozen=True, kw_only=True):
     reason: str
     cancel_open_orders: bool = True
+    source: str = ""
 
 
 class ReduceOnly(Command, frozen=True, kw_only=True):
     reason: str
+    source: str = ""
 
 
 class ResumeTrading(Command, frozen=True, kw_only=True):
     reason: str
+    source: str = ""
 
 
 class TradingStateChanged(Event, frozen=True, kw_only=True):
     state: TradingState
+    reason: str
+
+
+class InstrumentHalted(Event, frozen=True, kw_only=True):
+    """Trading in one instrument stops: the journal and the venue disagree about it."""
+
+    venue: str
+    symbol: str
     reason: str
 
 
@@ -448,9 +709,8 @@ class ComponentRestarted(Event, frozen=True, kw_only=True):
 class DataSourceFailed(Event, frozen=True, kw_only=True):
     """A recorded or live data source broke off (bad line, gap, truncated file, lost feed).
 
-    Published; ``address`` is the component the source fed ("*" when it was published). A venue
-    fed by it turns it into ``VenueDisconnected``, so routing leaves the venue out and risk can
-    halt.
+    Published; ``address`` is the component the source fed. A venue fed by it turns it into
+    ``VenueDisconnected``, so routing leaves the venue out and risk can halt.
     """
 
     address: str
@@ -461,49 +721,20 @@ class NodeStarted(Event, frozen=True, kw_only=True):
     node: str
 
 
+class NodeReady(Event, frozen=True, kw_only=True):
+    """Every configured venue is connected with instruments, balances and books (or the wait
+    timed out and ``missing`` names who is left out); parent orders are worked from now on."""
+
+    node: str
+    missing: dict[str, str] = {}
+
+
 class NodeStopped(Event, frozen=True, kw_only=True):
     node: str
     reason: str
 
 
-class RecordNav(Command, frozen=True, kw_only=True):
-    """Ask the portfolio to value the account now and publish ``NavRecorded`` (send or publish)."""
+class Checkpointed(Event, frozen=True, kw_only=True):
+    """Components' state was written to the journal up to ``through_seq``."""
 
-    reason: str = ""
-
-
-def _all_message_types() -> tuple[type[Message], ...]:
-    found: list[type[Message]] = []
-    stack: list[type[Message]] = [Message]
-    while stack:
-        cls = stack.pop()
-        stack.extend(cls.__subclasses__())
-        if not cls.__name__.startswith("_") and cls not in (Message, Command, Event, MarketData):
-            found.append(cls)
-    return tuple(sorted(set(found), key=lambda c: c.__name__))
-
-
-MESSAGE_TYPES: tuple[type[Message], ...] = _all_message_types()
-AnyMessage = Union[MESSAGE_TYPES]  # noqa: UP007 - the tagged union, built from the classes above
-
-_encoder = msgspec.msgpack.Encoder(decimal_format="string")
-_decoder = msgspec.msgpack.Decoder(AnyMessage)
-_json_decoder = msgspec.json.Decoder(AnyMessage)
-
-
-def encode(message: Message) -> bytes:
-    """Encode any message to msgpack (the journal's and the bus's wire form)."""
-    return _encoder.encode(message)
-
-
-def decode(data: bytes) -> Message:
-    """Decode msgpack bytes into the message type named by its tag."""
-    return _decoder.decode(data)
-
-
-def decode_json(data: bytes | str) -> Message:
-    return _json_decoder.decode(data)
-
-
-def to_json(message: Message) -> bytes:
-    return msgspec.json.encode(message)
+    through_seq: int

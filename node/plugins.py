@@ -15,13 +15,17 @@ from typing import Any
 import pluggy
 
 from node import hookspecs
-from node.registry import Registry
+from node.codec import Codec, core_message_types
+from node.messages import Message
+from node.registry import RegistrationError, Registry
 
 REGISTRATION_HOOKS = {
     "venue": "tradenode_register_venues",
     "algo": "tradenode_register_algos",
     "risk-check": "tradenode_register_risk_checks",
     "book-source": "tradenode_register_book_sources",
+    "message": "tradenode_register_messages",
+    "command": "tradenode_register_commands",
 }
 
 
@@ -63,6 +67,14 @@ class Plugins:
     def book_sources(self) -> Registry[Any]:
         return self.registries["book-source"]
 
+    @property
+    def commands(self) -> Registry[Any]:
+        return self.registries["command"]
+
+    def codec(self) -> Codec:
+        """The decoder of the core's messages and every loaded plugin's."""
+        return Codec([*core_message_types(), *(r.target for r in self.registries["message"])])
+
     def call_lifecycle(
         self, hook: str, on_error: Callable[[str, str], None], **kwargs: Any
     ) -> None:
@@ -78,6 +90,22 @@ def _short_error(exc: BaseException) -> str:
     frames = traceback.extract_tb(exc.__traceback__)
     where = f" ({frames[-1].filename}:{frames[-1].lineno})" if frames else ""
     return f"{type(exc).__name__}: {exc}{where}"
+
+
+def _check_messages(registry: Registry[Any], plugin: str) -> None:
+    """A plugin's message types must be tagged Messages whose tag is the name registered and
+    clashes with no core type."""
+    core = {c.__name__ for c in core_message_types()}
+    for name in registry.names_from(plugin):
+        cls = registry.get(name).target
+        if not (isinstance(cls, type) and issubclass(cls, Message)):
+            raise RegistrationError(f"message {name!r} is not a node.messages.Message subclass")
+        if name in core:
+            raise RegistrationError(f"message {name!r} has the name of a core message type")
+        try:
+            Codec([cls])
+        except (TypeError, ValueError) as exc:
+            raise RegistrationError(f"message {name!r} cannot be decoded: {exc}") from None
 
 
 def load_plugins(group: str = hookspecs.PROJECT) -> Plugins:
@@ -114,6 +142,8 @@ def load_plugins(group: str = hookspecs.PROJECT) -> Plugins:
                 registry.current_plugin = ep.name
                 try:
                     impl.function(registry=registry)
+                    if kind == "message":
+                        _check_messages(registry, ep.name)
                 except Exception as exc:
                     registry.entries = before  # nothing half-registered stays
                     status.error = f"failed to register {kind}s: {_short_error(exc)}"

@@ -1,46 +1,51 @@
-"""Positions, balances, P&L and NAV, from fills, balance snapshots, transfers and marks.
+"""Positions, balances, P&L and NAV, from instruments, fills, balance snapshots and transfers.
 
 ``Ledger`` is the accounting, a plain class with no runtime: the ``Portfolio`` component and the
-risk manager's view each feed one with the same events, so both agree on every number.
+risk manager each feed one with the same events, so both agree on every number, and each agrees
+with the messages it has itself processed (sharing one mutable ledger across threads would let
+risk decide on fills it has not seen yet).
 
 Accounting rules (all arithmetic is exact ``Decimal``; see ``EXACT``):
 
+* Every fill is accounted by its instrument (``InstrumentsLoaded``), never by parsing its symbol:
+  a fill of an instrument the ledger was never told about is refused (``LedgerError``) rather
+  than guessed. Spot-like instruments (spot, stock, fx) exchange base for quote: a buy moves
+  base ``+q`` and quote ``−p·q``. Derivatives (future, perpetual, option, cfd) move no base:
+  their realised P&L ``× multiplier`` is paid into the settlement currency when a position is
+  reduced, and their unrealised P&L counts in NAV.
 * Positions are kept per (symbol, venue) and, separately, per symbol over all venues. A fill that
-  opens or adds to a position raises the signed *cost* by ``±price·qty`` and sets the average entry
-  price to ``cost / quantity``: that division is the only rounded number in the ledger (28
-  significant digits, ``AVERAGE``). A fill that reduces realises ``(fill − avg)·qty·sign`` and
-  leaves the average unchanged; the fill that brings a position to zero realises
-  ``fill·qty·sign − remaining cost`` so no rounding residue survives the position; a fill through
-  zero closes at the fill price and opens the remainder with the fill price as its average.
-  Unrealised P&L is ``quantity·mark − cost``. Hence, exactly and always,
-  ``realised + unrealised = Σ sell proceeds − Σ buy cost + quantity·mark`` (fees excluded: they are
+  opens or adds to a position raises the signed *cost* by ``±price·qty·multiplier`` and sets the
+  average entry price to ``cost / (quantity·multiplier)``: that division is the only rounded
+  number in the ledger (28 significant digits, ``AVERAGE``). A fill that reduces realises
+  ``(fill − avg)·qty·multiplier·sign``; the fill that brings a position to zero realises
+  ``fill·qty·multiplier·sign − remaining cost`` so no rounding residue survives the position; a
+  fill through zero closes at the fill price and opens the remainder at it. Unrealised P&L is
+  ``quantity·mark·multiplier − cost``. Hence, exactly and always,
+  ``realised + unrealised = (Σ sell proceeds − Σ buy cost + quantity·mark)·multiplier`` (fees
   kept apart in ``fees``).
-* Fees: a position's ``fees`` are in its quote currency (a fee paid in the base currency is
-  converted at the fill price; a fee in a third currency is only debited from that balance and
-  counted in the day's commission under its own currency).
-* Balances: ``BalancesUpdated`` replaces that venue's balances; a fill moves them (buy: base
-  ``+q``, quote ``−p·q``; sell: base ``−q``, quote ``+p·q``; the fee currency ``−fee``); a
-  ``TransferRecorded`` adds its signed amount. Only totals are tracked: the ledger reserves
-  nothing for open orders, so ``free`` equals ``total`` (a snapshot's reported ``free`` is
-  ignored). The risk manager subtracts its own reservations for open orders.
-* NAV is the sum of every venue's balances, each currency valued in ``valuation_currency`` by
-  the mark of ``CUR/<valuation_currency>`` (the last mid of that symbol on any venue). No other
-  route is tried (no inverse pair, no assumed peg between USD and a stablecoin): a currency with a
-  non-zero balance and no such mark raises ``MarkUnavailable`` naming the symbol it needs.
+* Fees: a position's ``fees`` are in its quote currency (a fee in the base currency is converted
+  at the fill price; a fee in a third currency is only debited from that balance).
+* Balances: ``BalancesUpdated`` replaces that venue's balances by the venue's totals; fills and
+  ``TransferRecorded`` move them. Only totals are tracked; risk subtracts its own reservations.
+* Marks come from a mark source (the node's books: ``MarketState.mark``), read when a value is
+  needed, never pushed on every book update: valuing NAV exactly on each of a replay's hundred
+  thousand book updates cost half its time, and nothing decides money on a NAV nobody reads.
+  Money is decided on fresh marks at the moment of the decision (a fill, a risk check, a NAV
+  asked for); what is shown is valued when shown.
+* A currency is valued in ``valuation_currency`` by the mark of a spot-like instrument with that
+  currency as base and the valuation currency as quote, or of the symbol ``CUR/<valuation>``. No
+  other route is tried (no inverse pair, no assumed peg between USD and a stablecoin): a
+  currency with a non-zero balance and no such mark raises ``MarkUnavailable`` naming it.
 * Day boundaries are UTC days of the message ``ts``. ``DailyMetrics`` counts fills, notional
-  volume, commission and realised P&L per currency (notional and realised in the quote currency,
-  commission in the fee currency; ``Ledger.value`` converts a per-currency amount), and the day's
-  P&L from NAV: NAV minus the current value of every recorded transfer, so deposits and
-  withdrawals are not profit or loss, relative to the last such value before the day began.
-* The NAV history holds one point per UTC day: the last NAV observed that day. NAV is observed
-  whenever it can be computed after a fill, balance snapshot, transfer or a mark of a
-  ``CUR/<valuation>`` symbol, and by ``record_nav``.
+  volume, commission and realised P&L per currency, and the day's P&L from NAV (net of
+  transfers) each time NAV is observed: after a fill, balance snapshot or transfer, and when
+  risk checks its loss triggers or the portfolio records NAV.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import (
     ROUND_HALF_EVEN,
@@ -53,29 +58,30 @@ from decimal import (
     localcontext,
 )
 
-from node.component import Component
+from node.component import Component, Envelope
 from node.messages import (
+    AccountValued,
     BalancesUpdated,
-    BookDeltas,
-    BookLevel,
-    BookSnapshot,
     Fill,
+    Instrument,
+    InstrumentsLoaded,
     Message,
     NavRecorded,
     OrderFilled,
     OrderPartiallyFilled,
     Position,
     PositionChanged,
-    QuoteTick,
     RecordNav,
     TimerFired,
     TransferRecorded,
+    ValueAccount,
 )
 
 log = logging.getLogger("tradenode.portfolio")
 
 NS_PER_DAY = 86_400 * 1_000_000_000
 ZERO = Decimal(0)
+ONE = Decimal(1)
 
 #: Context for the ledger's sums and products: wide enough never to round any realistic number,
 #: and trapping ``Inexact`` so a rounding would raise rather than lose money silently.
@@ -89,6 +95,9 @@ AVERAGE = Context(prec=28, rounding=ROUND_HALF_EVEN, traps=[InvalidOperation, Di
 #: Context for numbers only shown to people (percentages, bps in reject details).
 DISPLAY = Context(prec=28, rounding=ROUND_HALF_EVEN, traps=[InvalidOperation, DivisionByZero])
 
+#: (symbol, venue or None) → a mark, or None when there is none
+MarkSource = Callable[[str, str | None], Decimal | None]
+
 
 class MarkUnavailable(ValueError):
     """A value in the valuation currency needs a mark that has not been seen."""
@@ -98,31 +107,28 @@ class MarkUnavailable(ValueError):
         super().__init__("no mark for " + ", ".join(self.symbols))
 
 
+class LedgerError(ValueError):
+    """The ledger was asked to account for something it cannot account for exactly."""
+
+
 def utc_day(ts: int) -> int:
     """Days since the epoch of ``ts`` (ns): the UTC day a message belongs to."""
     return ts // NS_PER_DAY
-
-
-def split_symbol(symbol: str) -> tuple[str, str]:
-    """``"BTC/USDT"`` → ``("BTC", "USDT")`` (a ccxt settle suffix ``":USDT"`` is dropped)."""
-    base, sep, quote = symbol.partition("/")
-    quote = quote.partition(":")[0]
-    if not sep or not base or not quote:
-        raise ValueError(f"symbol {symbol!r} is not of the form BASE/QUOTE")
-    return base, quote
 
 
 @dataclass
 class PositionState:
     """One position: per (symbol, venue), or over all venues when ``venue`` is None.
 
-    ``cost`` is the signed cost of the open quantity (``Σ ±price·qty`` of the lots still open,
-    less what reductions took out at the average price); it is exact, the average is not.
+    ``cost`` is the signed cost of the open quantity (``Σ ±price·qty·multiplier`` of the lots
+    still open, less what reductions took out at the average price); it is exact, the average
+    is not.
     """
 
     symbol: str
     venue: str | None
     quote: str
+    multiplier: Decimal = ONE
     quantity: Decimal = ZERO
     average_price: Decimal | None = None
     cost: Decimal = ZERO
@@ -133,6 +139,7 @@ class PositionState:
     def apply(self, side: str, price: Decimal, quantity: Decimal, fee: Decimal) -> Decimal:
         """Apply one fill (``fee`` already in the quote currency); returns the P&L it realised."""
         with localcontext(EXACT):
+            m = self.multiplier
             realized = ZERO
             signed = quantity if side == "buy" else -quantity
             held = self.quantity
@@ -140,20 +147,20 @@ class PositionState:
                 pass
             elif held == 0 or (held > 0) == (signed > 0):
                 self.quantity = held + signed
-                self.cost += signed * price
-                self.average_price = AVERAGE.divide(self.cost, self.quantity)
+                self.cost += signed * price * m
+                self.average_price = AVERAGE.divide(self.cost, self.quantity * m)
             else:
                 sign = 1 if held > 0 else -1
                 if quantity >= abs(held):  # closes, and perhaps opens the other way
-                    realized = sign * abs(held) * price - self.cost
+                    realized = sign * abs(held) * price * m - self.cost
                     remainder = signed + held
                     self.quantity = remainder
-                    self.cost = remainder * price
+                    self.cost = remainder * price * m
                     self.average_price = price if remainder else None
                 else:
                     assert self.average_price is not None
-                    realized = sign * quantity * (price - self.average_price)
-                    self.cost -= sign * quantity * self.average_price
+                    realized = sign * quantity * (price - self.average_price) * m
+                    self.cost -= sign * quantity * self.average_price * m
                     self.quantity = held + signed
             self.realized_pnl += realized
             self.fees += fee
@@ -162,10 +169,11 @@ class PositionState:
 
     def unrealized(self, mark: Decimal) -> Decimal:
         with localcontext(EXACT):
-            return self.quantity * mark - self.cost
+            return self.quantity * mark * self.multiplier - self.cost
 
-    def to_message(self, mark: Decimal | None) -> Position:
-        """The ``Position`` message; marked to ``mark``, or to the last fill price without one."""
+    def to_message(self, mark: Decimal | None, mark_ts: int | None = None) -> Position:
+        """The ``Position`` message, marked to ``mark`` (at ``mark_ts``), or to the last fill
+        price without one."""
         price = mark if mark is not None else self.last_price
         unrealized = self.unrealized(price) if price is not None else ZERO
         return Position(
@@ -176,6 +184,8 @@ class PositionState:
             realized_pnl=self.realized_pnl,
             unrealized_pnl=unrealized,
             fees=self.fees,
+            mark=price,
+            mark_ts=mark_ts if mark is not None else None,
         )
 
 
@@ -215,22 +225,27 @@ def _add(book: dict[str, Decimal], key: str, amount: Decimal) -> None:
 
 
 class Ledger:
-    """Positions, balances, fees, daily metrics and NAV, exactly; see the module docstring."""
+    """Positions, balances, fees, daily metrics and NAV, exactly; see the module docstring.
 
-    def __init__(self, valuation_currency: str) -> None:
+    ``marks`` is where prices come from; without one the ledger keeps its own marks, set with
+    ``set_mark`` (tools and tests).
+    """
+
+    def __init__(self, valuation_currency: str, marks: MarkSource | None = None) -> None:
         self.valuation_currency = valuation_currency
+        self.instruments: dict[tuple[str, str], Instrument] = {}  # (venue, symbol)
+        self._valued_by: dict[str, str] = {}  # currency → symbol of CUR/<valuation>
         self.positions: dict[tuple[str, str], PositionState] = {}  # (symbol, venue)
         self.aggregates: dict[str, PositionState] = {}  # symbol → over all venues
         self.balances: dict[str, dict[str, Decimal]] = {}  # venue → currency → total
         self.transfers: dict[str, Decimal] = {}  # currency → net amount transferred in
         self.fees_paid: dict[str, Decimal] = {}  # currency → all fees ever paid in it
-        self.venue_marks: dict[tuple[str, str], Decimal] = {}  # (venue, symbol) → mid
-        self.marks: dict[str, Decimal] = {}  # symbol → last mid on any venue
+        self.marks: dict[tuple[str | None, str], Decimal] = {}  # own marks (no mark source)
+        self._source = marks
         self.daily_metrics = DailyMetrics(day=0)
         self._nav_history: dict[int, NavPoint] = {}
         self._last_adjusted: Decimal | None = None
         self._seen_trades: set[tuple[str, str, str]] = set()
-        self._valuation_suffix = "/" + valuation_currency
 
     # -- events ---------------------------------------------------------------------------------
 
@@ -242,10 +257,26 @@ class Ledger:
             self.apply_balances(message)
         elif isinstance(message, TransferRecorded):
             self.apply_transfer(message)
+        elif isinstance(message, InstrumentsLoaded):
+            self.add_instruments(message.instruments)
         elif isinstance(message, NavRecorded) and message.currency == self.valuation_currency:
-            self._nav_history[utc_day(message.ts)] = NavPoint(
-                utc_day(message.ts), message.ts, message.nav
+            day = utc_day(message.ts)
+            self._nav_history[day] = NavPoint(day, message.ts, message.nav)
+
+    def add_instruments(self, instruments: Iterable[Instrument]) -> None:
+        for ins in instruments:
+            self.instruments[(ins.venue, ins.symbol)] = ins
+            if not ins.is_derivative and ins.quote == self.valuation_currency:
+                self._valued_by.setdefault(ins.base, ins.symbol)
+
+    def instrument(self, venue: str, symbol: str) -> Instrument:
+        ins = self.instruments.get((venue, symbol))
+        if ins is None:
+            raise LedgerError(
+                f"{symbol} on {venue} is not an instrument the venue listed: its fills cannot "
+                "be accounted for"
             )
+        return ins
 
     def apply_fill(self, fill: Fill) -> tuple[PositionState, PositionState] | None:
         """Apply a fill; returns (venue position, aggregate position), or None for a repeat.
@@ -253,33 +284,39 @@ class Ledger:
         A fill is a repeat when its (venue, client order id, trade id) was applied before (a
         venue may resend fills after a reconnect); fills with an empty trade id are never.
         """
+        ins = self.instrument(fill.venue, fill.symbol)
         if fill.trade_id:
             key = (fill.venue, fill.client_order_id, fill.trade_id)
             if key in self._seen_trades:
                 return None
             self._seen_trades.add(key)
-        base, quote = split_symbol(fill.symbol)
+        base, quote, m = ins.base, ins.quote, ins.multiplier
         with localcontext(EXACT):
-            notional = fill.price * fill.quantity
+            notional = fill.price * fill.quantity * m
             if fill.fee_currency == quote:
                 fee_in_quote = fill.fee
-            elif fill.fee_currency == base:
+            elif fill.fee_currency == base and not ins.is_derivative:
                 fee_in_quote = fill.fee * fill.price
             else:
                 fee_in_quote = ZERO
             venue_pos = self.positions.get((fill.symbol, fill.venue))
             if venue_pos is None:
                 venue_pos = self.positions[(fill.symbol, fill.venue)] = PositionState(
-                    fill.symbol, fill.venue, quote
+                    fill.symbol, fill.venue, quote, m
                 )
             aggregate = self.aggregates.get(fill.symbol)
             if aggregate is None:
-                aggregate = self.aggregates[fill.symbol] = PositionState(fill.symbol, None, quote)
+                aggregate = self.aggregates[fill.symbol] = PositionState(
+                    fill.symbol, None, quote, m
+                )
             realized = venue_pos.apply(fill.side, fill.price, fill.quantity, fee_in_quote)
             aggregate.apply(fill.side, fill.price, fill.quantity, fee_in_quote)
 
             balances = self.balances.setdefault(fill.venue, {})
-            if fill.side == "buy":
+            if ins.is_derivative:
+                if realized:
+                    _add(balances, ins.settlement_currency, realized)
+            elif fill.side == "buy":
                 _add(balances, base, fill.quantity)
                 _add(balances, quote, -notional)
             else:
@@ -307,24 +344,22 @@ class Ledger:
         _add(self.transfers, transfer.currency, transfer.amount)
         self.observe_nav(transfer.ts)
 
-    def set_mark(self, venue: str, symbol: str, mid: Decimal, ts: int = 0) -> None:
-        """Record a mid; a mark of ``CUR/<valuation>`` for a held currency re-observes NAV."""
-        self.venue_marks[(venue, symbol)] = mid
-        self.marks[symbol] = mid
-        if symbol.endswith(self._valuation_suffix):
-            currency = symbol[: -len(self._valuation_suffix)]
-            if currency in self.transfers or any(currency in b for b in self.balances.values()):
-                self.observe_nav(ts)
+    def set_mark(self, venue: str | None, symbol: str, mid: Decimal, ts: int = 0) -> None:
+        """Set a mark in the ledger's own marks (a ledger without a mark source) and observe
+        NAV when it values a currency held."""
+        self.marks[(venue, symbol)] = mid
+        self.marks[(None, symbol)] = mid
+        held = {c for b in self.balances.values() for c, amount in b.items() if amount}
+        if any(self._valued_by.get(c, f"{c}/{self.valuation_currency}") == symbol for c in held):
+            self.observe_nav(ts)
 
     # -- reading --------------------------------------------------------------------------------
 
     def mark(self, symbol: str, venue: str | None = None) -> Decimal | None:
-        """The venue's mid of ``symbol`` if known, else the symbol's last mid on any venue."""
-        if venue is not None:
-            mid = self.venue_marks.get((venue, symbol))
-            if mid is not None:
-                return mid
-        return self.marks.get(symbol)
+        """The venue's mark of ``symbol`` if known, else the symbol's mark on any venue."""
+        if self._source is not None:
+            return self._source(symbol, venue)
+        return self.marks.get((venue, symbol)) or self.marks.get((None, symbol))
 
     def position(self, symbol: str, venue: str | None = None) -> PositionState | None:
         """The position on ``venue``, or over all venues when ``venue`` is None."""
@@ -351,11 +386,11 @@ class Ledger:
             return None if position.quantity != 0 else ZERO
         return position.unrealized(mark)
 
-    def position_message(self, symbol: str, venue: str | None = None) -> Position:
+    def position_message(self, symbol: str, venue: str | None = None, ts: int = 0) -> Position:
         position = self.position(symbol, venue)
         if position is None:
-            position = PositionState(symbol, venue, split_symbol(symbol)[1])
-        return position.to_message(self.mark(symbol, venue))
+            raise LedgerError(f"no position in {symbol}")
+        return position.to_message(self.mark(symbol, venue), ts)
 
     def balance(self, venue: str, currency: str) -> Decimal:
         """Total balance of ``currency`` on ``venue`` (0 when unknown); free equals total."""
@@ -372,9 +407,9 @@ class Ledger:
     def rate(self, currency: str) -> Decimal:
         """Value of one unit of ``currency`` in the valuation currency."""
         if currency == self.valuation_currency:
-            return Decimal(1)
-        symbol = currency + self._valuation_suffix
-        mark = self.marks.get(symbol)
+            return ONE
+        symbol = self._valued_by.get(currency, f"{currency}/{self.valuation_currency}")
+        mark = self.mark(symbol)
         if mark is None:
             raise MarkUnavailable([symbol])
         return mark
@@ -395,9 +430,29 @@ class Ledger:
             raise MarkUnavailable(missing)
         return total
 
+    def derivatives_unrealized(self) -> dict[str, Decimal]:
+        """Unrealised P&L of open derivative positions, per settlement currency."""
+        out: dict[str, Decimal] = {}
+        missing: list[str] = []
+        for (symbol, venue), position in self.positions.items():
+            if position.quantity == 0:
+                continue
+            ins = self.instruments.get((venue, symbol))
+            if ins is None or not ins.is_derivative:
+                continue
+            mark = self.mark(symbol, venue)
+            if mark is None:
+                missing.append(symbol)
+                continue
+            _add(out, ins.settlement_currency, position.unrealized(mark))
+        if missing:
+            raise MarkUnavailable(missing)
+        return out
+
     def nav(self) -> Decimal:
         """Net asset value in the valuation currency; ``MarkUnavailable`` names missing marks."""
-        return self.value(self.totals())
+        with localcontext(EXACT):
+            return self.value(self.totals()) + self.value(self.derivatives_unrealized())
 
     def nav_or_none(self) -> Decimal | None:
         try:
@@ -437,20 +492,24 @@ class Ledger:
         return nav
 
     def record_nav(self, ts: int) -> NavRecorded:
-        """Value everything now; raises ``MarkUnavailable`` rather than leave anything out.
+        """Value everything now, every venue's positions included, all at the same marks (each
+        position at its own venue's mark); raises ``MarkUnavailable`` rather than leave anything
+        out.
 
         Realised and unrealised P&L are the per-venue positions' (in their quote currencies,
-        converted at today's marks), fees every fee ever paid; unrealised needs a mark for each
-        open position.
+        converted at the same marks), fees every fee ever paid.
         """
         realized: dict[str, Decimal] = {}
         unrealized: dict[str, Decimal] = {}
         missing: list[str] = []
+        positions: list[Position] = []
         for position in self.positions.values():
             _add(realized, position.quote, position.realized_pnl)
+            mark = self.mark(position.symbol, position.venue)
+            if position.quantity != 0 or position.realized_pnl or position.fees:
+                positions.append(position.to_message(mark, ts))
             if position.quantity == 0:
                 continue
-            mark = self.mark(position.symbol, position.venue)
             if mark is None:
                 missing.append(position.symbol)
             else:
@@ -467,6 +526,7 @@ class Ledger:
             realized_pnl=self.value(realized),
             unrealized_pnl=self.value(unrealized),
             fees=self.value(self.fees_paid),
+            positions=sorted(positions, key=lambda p: (p.symbol, p.venue or "")),
         )
 
     def _roll(self, ts: int) -> DailyMetrics:
@@ -474,87 +534,6 @@ class Ledger:
         if day > self.daily_metrics.day:
             self.daily_metrics = DailyMetrics(day=day, pnl_base=self._last_adjusted)
         return self.daily_metrics  # a late message counts in the current day
-
-
-# ------------------------------------------------------------------------------------------------
-# Marks from market data
-
-
-class BookTops:
-    """Best bid and ask per (venue, symbol) from snapshots, deltas and quotes.
-
-    Snapshots and deltas update a level map (deltas carry absolute sizes; size 0 removes the
-    level) whose best price is cached and recomputed only when the best level goes; a quote sets
-    the top directly. The top is whatever the latest message for that key said.
-    """
-
-    def __init__(self) -> None:
-        self._bids: dict[tuple[str, str], dict[Decimal, Decimal]] = {}
-        self._asks: dict[tuple[str, str], dict[Decimal, Decimal]] = {}
-        self._book_tops: dict[tuple[str, str], tuple[Decimal | None, Decimal | None]] = {}
-        self.tops: dict[tuple[str, str], tuple[Decimal | None, Decimal | None]] = {}
-
-    def apply(self, message: Message) -> tuple[str, str] | None:
-        """Apply market data; returns the (venue, symbol) it concerned, or None if not a book."""
-        if isinstance(message, QuoteTick):
-            key = (message.venue, message.symbol)
-            bid = message.bid if message.bid_size > 0 else None
-            ask = message.ask if message.ask_size > 0 else None
-            self.tops[key] = (bid, ask)
-            return key
-        if not isinstance(message, (BookSnapshot, BookDeltas)):
-            return None
-        key = (message.venue, message.symbol)
-        if isinstance(message, BookSnapshot) or key not in self._bids:
-            self._bids[key], self._asks[key] = {}, {}
-            self._book_tops[key] = (None, None)
-        best_bid, best_ask = self._book_tops[key]
-        best_bid = _update_side(self._bids[key], message.bids, best_bid, max)
-        best_ask = _update_side(self._asks[key], message.asks, best_ask, min)
-        self._book_tops[key] = self.tops[key] = (best_bid, best_ask)
-        return key
-
-    def best_bid(self, venue: str, symbol: str) -> Decimal | None:
-        return self.tops.get((venue, symbol), (None, None))[0]
-
-    def best_ask(self, venue: str, symbol: str) -> Decimal | None:
-        return self.tops.get((venue, symbol), (None, None))[1]
-
-    def mid(self, venue: str, symbol: str) -> Decimal | None:
-        bid, ask = self.tops.get((venue, symbol), (None, None))
-        if bid is None or ask is None:
-            return None
-        with localcontext(EXACT):
-            return (bid + ask) / 2
-
-
-def _update_side(
-    levels: dict[Decimal, Decimal], updates: Iterable[BookLevel], best: Decimal | None, better
-) -> Decimal | None:
-    """Apply absolute level sizes to one side; returns its new best price (``better``: max/min)."""
-    stale = False
-    for level in updates:
-        if level.size > 0:
-            levels[level.price] = level.size
-            if best is None or better(best, level.price) == level.price:
-                best = level.price
-        elif levels.pop(level.price, None) is not None and level.price == best:
-            stale = True
-    if stale:
-        best = better(levels) if levels else None
-    return best
-
-
-def apply_market_data(books: BookTops, ledger: Ledger, message: Message) -> bool:
-    """Update the tops and, when both sides are known, the ledger's mark. True if marked."""
-    key = books.apply(message)
-    if key is None:
-        return False
-    mid = books.mid(*key)
-    if mid is None:
-        return False
-    ledger.set_mark(key[0], key[1], mid, message.ts)
-    return True
 
 
 # ------------------------------------------------------------------------------------------------
@@ -567,33 +546,33 @@ class Portfolio(Component):
     """Keeps the account's ``Ledger`` and publishes positions and NAV.
 
     Publishes ``PositionChanged`` after each fill, twice: the venue's position, then the
-    symbol's position over all venues (``venue=None``). Publishes ``NavRecorded`` when asked
-    with ``RecordNav`` (sent or published) and at 23:59:59.999999999 UTC of every day on which
-    something reached the portfolio: the daily timer is armed by activity, not re-armed forever,
-    so a replay that runs until nothing is pending still ends. When NAV cannot be valued (a mark
-    is missing) nothing is published and a warning names the marks.
+    symbol's position over all venues (``venue=None``), each marked at the book's mid of that
+    moment, with the mark and its time. Publishes ``NavRecorded`` (NAV and every position, at
+    one set of marks) when asked with ``RecordNav`` and at 23:59:59.999999999 UTC of every day
+    on which something reached the portfolio (a background timer: it never keeps a replay
+    running on its own). When NAV
+    cannot be valued (a mark is missing) nothing is published and a warning names the marks.
     """
 
     subscriptions = (
+        InstrumentsLoaded,
         OrderPartiallyFilled,
         OrderFilled,
         BalancesUpdated,
         TransferRecorded,
-        BookSnapshot,
-        BookDeltas,
-        QuoteTick,
         RecordNav,
     )
 
-    def __init__(self, valuation_currency: str, name: str = "portfolio") -> None:
+    def __init__(
+        self, valuation_currency: str, marks: MarkSource | None = None, name: str = "portfolio"
+    ) -> None:
         super().__init__(name)
-        self.ledger = Ledger(valuation_currency)
-        self.books = BookTops()
+        self.ledger = Ledger(valuation_currency, marks)
         self._timer_day: int | None = None
 
-    def restore(self, history: Iterable[Message]) -> None:
-        for message in history:
-            self.ledger.apply(message)
+    def restore(self, history: Iterable[Envelope]) -> None:
+        for envelope in history:
+            self.ledger.apply(envelope.message)
 
     def on_message(self, message: Message) -> None:
         if isinstance(message, TimerFired):
@@ -604,17 +583,23 @@ class Portfolio(Component):
         if isinstance(message, RecordNav):
             self._record(message.reason or "requested")
             return
+        if isinstance(message, ValueAccount):
+            now = self.ctx.now()
+            try:
+                valued = AccountValued(valuation=self.ledger.record_nav(now), ts=now)
+            except MarkUnavailable as exc:
+                valued = AccountValued(valuation=None, error=str(exc), ts=now)
+            self.ctx.send(message.reply_to, valued)
+            return
         if isinstance(message, Fill):
             changed = self.ledger.apply_fill(message)
             if changed is not None:
                 now = self.ctx.now()
                 for state in changed:
                     mark = self.ledger.mark(state.symbol, state.venue)
-                    self.ctx.publish(PositionChanged(ts=now, position=state.to_message(mark)))
-        elif isinstance(message, (BalancesUpdated, TransferRecorded)):
-            self.ledger.apply(message)
+                    self.ctx.publish(PositionChanged(ts=now, position=state.to_message(mark, now)))
         else:
-            apply_market_data(self.books, self.ledger, message)
+            self.ledger.apply(message)
         self._arm_daily_timer()
 
     def _arm_daily_timer(self) -> None:
@@ -623,7 +608,7 @@ class Portfolio(Component):
         if self._timer_day == day:
             return
         end_of_day = (day + 1) * NS_PER_DAY - 1
-        self.ctx.schedule(end_of_day - now, DAILY_TIMER)
+        self.ctx.schedule(end_of_day - now, DAILY_TIMER, background=True)
         self._timer_day = day
 
     def _record(self, reason: str) -> None:

@@ -1,32 +1,84 @@
-"""Human-readable reports derived from a run's messages: what a trader reads after a run."""
+"""Human-readable reports derived from a run's journal: what a trader reads after a run.
+
+Numbers are shown as a trader reads them: quantities at the instrument's lot precision, prices
+at its tick, money at two decimals for fiat and stablecoins (eight for other coins), with the
+currency; positions and NAV come from one ``NavRecorded``, so they were marked at the same
+moment, which the report states.
+"""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import TextIO
 
+from node.book import precision_of
 from node.config import NodeConfig
 from node.messages import (
     BalancesUpdated,
     ComponentFailed,
+    Instrument,
+    InstrumentsLoaded,
     Message,
     NavRecorded,
     OrderRejected,
-    OrderRouted,
     ParentOrderCompleted,
     ParentOrderRejected,
-    PositionChanged,
+    ParentOrderWaiting,
     RiskRejected,
+    SliceRouted,
     TradingStateChanged,
     VenueDisconnected,
 )
 
+_FIAT = {"USD", "EUR", "GBP", "JPY", "CHF", "CAD", "AUD", "USDT", "USDC", "BUSD", "DAI", "FDUSD"}
 
-def _fmt(value: Decimal | None, places: int = 2) -> str:
+
+class Formats:
+    """How to show the numbers of a run, from the instruments its venues listed."""
+
+    def __init__(self, messages: Sequence[Message]) -> None:
+        self.instruments: dict[str, Instrument] = {}
+        for m in messages:
+            if isinstance(m, InstrumentsLoaded):
+                for ins in m.instruments:
+                    self.instruments.setdefault(ins.symbol, ins)
+
+    def quantity(self, symbol: str, value: Decimal | None) -> str:
+        if value is None:
+            return "-"
+        ins = self.instruments.get(symbol)
+        places = precision_of(ins.lot_size) if ins is not None else 8
+        return f"{value:,.{places}f}"
+
+    def price(self, symbol: str, value: Decimal | None, extra: int = 2) -> str:
+        """A price at the tick's precision (``extra`` more places for averages)."""
+        if value is None:
+            return "-"
+        ins = self.instruments.get(symbol)
+        places = (precision_of(ins.tick_size) if ins is not None else 2) + extra
+        return f"{value:,.{places}f}"
+
+
+def money(value: Decimal | None, currency: str = "") -> str:
     if value is None:
         return "-"
-    return f"{value:,.{places}f}"
+    places = 2 if currency in _FIAT or not currency else 8
+    text = f"{value:,.{places}f}"
+    if text.startswith("-") and not any(c not in "-0.," for c in text):
+        text = text[1:]
+    return f"{text} {currency}".rstrip()
+
+
+def bps(value: Decimal | None) -> str:
+    return "-" if value is None else f"{value:.2f} bps"
+
+
+def when(ts: int) -> str:
+    return (
+        time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ts / 1e9)) + f".{ts % 10**9 // 10**6:03d}Z"
+    )
 
 
 def _table(rows: list[tuple[str, ...]], out: TextIO, indent: str = "  ") -> None:
@@ -38,44 +90,51 @@ def _table(rows: list[tuple[str, ...]], out: TextIO, indent: str = "  ") -> None
         out.write(indent + "  ".join(cells) + "\n")
 
 
-def print_routes(messages: Sequence[Message], out: TextIO) -> None:
-    for routed in (m for m in messages if isinstance(m, OrderRouted)):
+def print_routes(messages: Sequence[Message], out: TextIO, fmt: Formats) -> None:
+    for routed in (m for m in messages if isinstance(m, SliceRouted)):
+        s = routed.symbol
         out.write(
-            f"\nroute {routed.parent_id} (attempt {routed.attempt}, {routed.mode}): "
-            f"{routed.side} {routed.quantity} {routed.symbol}\n"
+            f"\nroute {routed.parent_id} slice {routed.slice_id} (attempt {routed.attempt}, "
+            f"{routed.mode}): {routed.side} {fmt.quantity(s, routed.quantity)} {s}\n"
         )
         rows = [("venue", "quantity", "limit", "exp. avg", "exp. fee")]
         for leg in routed.legs:
             rows.append(
                 (
                     leg.venue,
-                    str(leg.quantity),
-                    str(leg.limit_price),
-                    _fmt(leg.expected_average_price),
-                    _fmt(leg.expected_fee),
+                    fmt.quantity(s, leg.quantity),
+                    fmt.price(s, leg.limit_price, 0),
+                    fmt.price(s, leg.expected_average_price),
+                    money(leg.expected_fee),
                 )
             )
         if routed.legs:
             _table(rows, out)
         for venue, why in routed.excluded.items():
             out.write(f"  left out {venue}: {why}\n")
-        out.write(
-            f"  expected avg price net of fees {_fmt(routed.expected_average_price, 4)}; "
-            f"best single venue {routed.best_venue} {_fmt(routed.best_venue_average_price, 4)} "
-            f"(saving {_fmt(routed.saving_bps_vs_best_venue)} bps); "
-            f"first venue {routed.first_venue} {_fmt(routed.first_venue_average_price, 4)} "
-            f"(saving {_fmt(routed.saving_bps_vs_first_venue)} bps)\n"
-        )
+        for venue, why in routed.collared.items():
+            out.write(f"  {venue}: {why}\n")
+        if routed.expected_average_price is not None:
+            line = f"  expected avg price net of fees {fmt.price(s, routed.expected_average_price)}"
+            if routed.best_venue is not None:
+                line += (
+                    f"; best single venue {routed.best_venue} "
+                    f"{fmt.price(s, routed.best_venue_average_price)} "
+                    f"(saving {bps(routed.saving_bps_vs_best_venue)})"
+                )
+            else:
+                line += "; no single venue could fill it all"
+            out.write(line + "\n")
 
 
-def print_executions(messages: Sequence[Message], out: TextIO) -> None:
+def print_executions(messages: Sequence[Message], out: TextIO, fmt: Formats) -> None:
     for done in (m for m in messages if isinstance(m, ParentOrderCompleted)):
         r = done.report
+        s = r.symbol
         out.write(
-            f"\n{r.parent_id}: {done.status} {r.filled_quantity}/{r.requested_quantity} {r.symbol} "
-            f"({r.side}) in {r.child_orders} child order(s)"
-            + (f" — {done.reason}" if done.reason else "")
-            + "\n"
+            f"\n{r.parent_id} ({r.algo}): {done.status} {fmt.quantity(s, r.filled_quantity)}/"
+            f"{fmt.quantity(s, r.requested_quantity)} {s} ({r.side}) in {r.child_orders} "
+            "child order(s)" + (f" — {done.reason}" if done.reason else "") + "\n"
         )
         if r.venues:
             rows = [("venue", "filled", "avg price", "fees")]
@@ -83,30 +142,33 @@ def print_executions(messages: Sequence[Message], out: TextIO) -> None:
                 rows.append(
                     (
                         v.venue,
-                        str(v.quantity),
-                        _fmt(v.average_price, 4),
-                        f"{_fmt(v.fees, 4)} {v.fee_currency}",
+                        fmt.quantity(s, v.quantity),
+                        fmt.price(s, v.average_price),
+                        money(v.fees, v.fee_currency),
                     )
                 )
             _table(rows, out)
         out.write(
-            f"  average price {_fmt(r.average_price, 4)}, arrival mid {_fmt(r.arrival_mid, 4)}, "
-            f"slippage {_fmt(r.slippage_bps)} bps, fees {_fmt(r.fees, 4)} {r.fee_currency}\n"
+            f"  average price {fmt.price(s, r.average_price)}, arrival mid "
+            f"{fmt.price(s, r.arrival_mid)}, shortfall {bps(r.shortfall_bps)}, fees "
+            f"{money(r.fees, r.fee_currency)}, {(r.finished_ts - r.started_ts) / 1e9:,.3f} s\n"
         )
         if r.best_venue is not None:
             out.write(
-                f"  vs whole order on best single venue ({r.best_venue} at "
-                f"{_fmt(r.best_venue_average_price, 4)} net): "
-                f"saved {_fmt(r.saving_bps_vs_best_venue)} bps\n"
+                f"  vs the whole order on the best single venue ({r.best_venue} at "
+                f"{fmt.price(s, r.best_venue_average_price)} net): saved "
+                f"{bps(r.saving_bps_vs_best_venue)}\n"
             )
     for m in messages:
         if isinstance(m, ParentOrderRejected):
             out.write(f"\n{m.parent_id}: rejected — {m.reason}\n")
+        elif isinstance(m, ParentOrderWaiting):
+            out.write(f"  {m.parent_id} waiting: {m.reason}\n")
         elif isinstance(m, RiskRejected):
             out.write(f"  risk refused {m.client_order_id}: {m.check}: {m.detail}\n")
         elif isinstance(m, OrderRejected):
             out.write(f"  {m.venue} rejected {m.client_order_id}: {m.reason}\n")
-        elif isinstance(m, TradingStateChanged):
+        elif isinstance(m, TradingStateChanged) and m.reason != "node started":
             out.write(f"  trading {m.state}: {m.reason}\n")
         elif isinstance(m, ComponentFailed):
             out.write(f"  component {m.component} failed: {m.error}\n")
@@ -121,47 +183,52 @@ def print_balances(messages: Sequence[Message], out: TextIO, first: bool = False
             latest[m.venue] = m
     rows = [("venue", "currency", "total", "free")]
     for venue in sorted(latest):
-        for currency, balance in latest[venue].balances.items():
-            rows.append((venue, currency, f"{balance.total:,f}", f"{balance.free:,f}"))
+        for currency, balance in sorted(latest[venue].balances.items()):
+            rows.append(
+                (venue, currency, money(balance.total, currency), money(balance.free, currency))
+            )
     if len(rows) > 1:
         _table(rows, out)
 
 
-def print_positions(messages: Sequence[Message], out: TextIO) -> None:
-    """Each symbol's position over all venues, and the last NAV the portfolio recorded."""
-    latest: dict[str, PositionChanged] = {}
-    for m in messages:
-        if isinstance(m, PositionChanged) and m.position.venue is None:
-            latest[m.position.symbol] = m
-    if latest:
-        out.write("\npositions (all venues)\n")
-        rows = [("symbol", "quantity", "avg entry", "realised", "unrealised", "fees")]
-        for symbol in sorted(latest):
-            p = latest[symbol].position
+def print_positions(messages: Sequence[Message], out: TextIO, fmt: Formats) -> None:
+    """Positions over all venues and NAV, from the last valuation (one set of marks)."""
+    navs = [m for m in messages if isinstance(m, NavRecorded)]
+    if not navs:
+        return
+    nav = navs[-1]
+    cur = nav.currency
+    if nav.positions:
+        out.write(f"\npositions, each marked at its venue's mid at {when(nav.ts)}\n")
+        rows = [
+            ("symbol", "venue", "quantity", "avg entry", "mark", "realised", "unrealised", "fees")
+        ]
+        for p in nav.positions:
+            quote = fmt.instruments[p.symbol].quote if p.symbol in fmt.instruments else ""
             rows.append(
                 (
-                    symbol,
-                    f"{p.quantity:f}",
-                    _fmt(p.average_price, 4),
-                    _fmt(p.realized_pnl),
-                    _fmt(p.unrealized_pnl),
-                    _fmt(p.fees),
+                    p.symbol,
+                    p.venue or "",
+                    fmt.quantity(p.symbol, p.quantity),
+                    fmt.price(p.symbol, p.average_price),
+                    fmt.price(p.symbol, p.mark),
+                    money(p.realized_pnl, quote),
+                    money(p.unrealized_pnl, quote),
+                    money(p.fees, quote),
                 )
             )
         _table(rows, out)
-    navs = [m for m in messages if isinstance(m, NavRecorded)]
-    if navs:
-        nav = navs[-1]
-        out.write(
-            f"\nNAV {_fmt(nav.nav)} {nav.currency} (realised {_fmt(nav.realized_pnl)}, "
-            f"unrealised {_fmt(nav.unrealized_pnl)}, fees {_fmt(nav.fees)})\n"
-        )
+    out.write(
+        f"\nNAV {money(nav.nav, cur)} at {when(nav.ts)} (realised {money(nav.realized_pnl)}, "
+        f"unrealised {money(nav.unrealized_pnl)}, fees {money(nav.fees)})\n"
+    )
 
 
 def print_run_report(messages: Sequence[Message], out: TextIO) -> None:
-    print_routes(messages, out)
-    print_executions(messages, out)
-    print_positions(messages, out)
+    fmt = Formats(messages)
+    print_routes(messages, out, fmt)
+    print_executions(messages, out, fmt)
+    print_positions(messages, out, fmt)
     out.write("\nfinal balances\n")
     print_balances(messages, out)
 

@@ -37,45 +37,36 @@ from typing import Any
 
 import msgspec
 
-from node.component import Component
+from node.component import Component, Envelope
+from node.market import MarketState
 from node.messages import (
     BalancesUpdated,
-    BookDeltas,
-    BookSnapshot,
     CancelOrder,
     Fill,
     HaltTrading,
     Instrument,
+    InstrumentHalted,
     InstrumentsLoaded,
-    MarketData,
     Message,
     OrderAccepted,
+    OrderAdopted,
     OrderCanceled,
     OrderExpired,
     OrderFilled,
     OrderPartiallyFilled,
     OrderRejected,
-    QuoteTick,
     ReduceOnly,
     ResumeTrading,
     RiskRejected,
     Side,
     SubmitOrder,
+    TimerFired,
     TradingState,
     TradingStateChanged,
     TransferRecorded,
     VenueDisconnected,
 )
-from node.portfolio import (
-    DISPLAY,
-    EXACT,
-    ZERO,
-    BookTops,
-    Ledger,
-    apply_market_data,
-    split_symbol,
-    utc_day,
-)
+from node.portfolio import DISPLAY, EXACT, ZERO, Ledger, utc_day
 from node.registry import Registry
 from node.validation import convert_all
 
@@ -106,8 +97,15 @@ class RiskConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     venue_reject_window_s: int = 60
     halt_on_disconnect: bool = True
     cancel_open_orders_on_trigger: bool = True
+    #: how often the loss and drawdown triggers are checked against fresh marks (besides at
+    #: every fill)
+    check_interval_ms: float = 1_000.0
 
     def __post_init__(self) -> None:
+        if not 10 <= self.check_interval_ms <= 3_600_000:
+            raise ValueError(
+                f"check_interval_ms must be in [10, 3600000], got {self.check_interval_ms}"
+            )
         for key in ("max_daily_loss", "max_drawdown", "max_drawdown_pct"):
             value = getattr(self, key)
             if value is not None and value <= 0:
@@ -188,11 +186,11 @@ class RiskView:
     ``now`` is the runtime clock when the check runs.
     """
 
-    def __init__(self, valuation_currency: str) -> None:
+    def __init__(self, valuation_currency: str, market: MarketState) -> None:
         self.valuation_currency = valuation_currency
+        self.market = market
         self.instruments: dict[tuple[str, str], Instrument] = {}  # (venue, symbol)
-        self.ledger = Ledger(valuation_currency)
-        self.books = BookTops()
+        self.ledger = Ledger(valuation_currency, market.mark)
         self.open_orders: dict[str, OpenOrder] = {}  # client order id → order
         self.order_times: dict[str, deque[int]] = {}  # venue → ts of orders sent, last minute
         self.seen_ids: set[str] = set()
@@ -219,26 +217,40 @@ class RiskView:
     def instrument(self, venue: str, symbol: str) -> Instrument | None:
         return self.instruments.get((venue, symbol))
 
+    def instrument_of(self, symbol: str) -> Instrument | None:
+        """Any venue's instrument of ``symbol`` (for what is the same on every venue: its
+        quote currency and multiplier)."""
+        return next((i for (_, s), i in self.instruments.items() if s == symbol), None)
+
     def quote_of(self, order: SubmitOrder) -> str:
-        instrument = self.instrument(order.venue, order.symbol)
-        return instrument.quote if instrument is not None else split_symbol(order.symbol)[1]
+        return self._known(order).quote
 
     def base_of(self, order: SubmitOrder) -> str:
+        return self._known(order).base
+
+    def multiplier_of(self, order: SubmitOrder) -> Decimal:
+        return self._known(order).multiplier
+
+    def _known(self, order: SubmitOrder) -> Instrument:
         instrument = self.instrument(order.venue, order.symbol)
-        return instrument.base if instrument is not None else split_symbol(order.symbol)[0]
+        if instrument is None:  # order_valid refuses such orders before any check reads them
+            raise LookupError(f"unknown instrument {order.symbol} on {order.venue}")
+        return instrument
 
     def mid(self, venue: str, symbol: str) -> Decimal | None:
         """The venue's own mid (not another venue's)."""
-        return self.books.mid(venue, symbol)
+        return self.market.mid(venue, symbol)
 
     def market_price(self, venue: str, symbol: str, side: Side) -> Decimal | None:
         """What a market order would pay first: the best opposite price, else the mid."""
-        best = (
-            self.books.best_ask(venue, symbol)
-            if side == "buy"
-            else self.books.best_bid(venue, symbol)
-        )
-        return best if best is not None else self.books.mid(venue, symbol)
+        book = self.market.existing_book(venue, symbol)
+        if book is None:
+            return None
+        bid, ask = book.top()
+        best = ask if side == "buy" else bid
+        if best is not None:
+            return best
+        return (bid + ask) / 2 if bid is not None and ask is not None else None
 
     def order_price(self, order: SubmitOrder) -> Decimal | None:
         """The price to value ``order`` at: its limit, or the book for a market order."""
@@ -292,15 +304,16 @@ class RiskView:
                 o = open_order.order
                 if o.venue != venue:
                     continue
-                if o.side == "sell" and self.base_of(o) == currency:
+                instrument = self.instrument(o.venue, o.symbol)
+                if instrument is None or instrument.is_derivative:
+                    continue  # margin is the venue's to hold, not a balance we can count
+                if o.side == "sell" and instrument.base == currency:
                     total += open_order.leaves
-                elif o.side == "buy" and self.quote_of(o) == currency:
+                elif o.side == "buy" and instrument.quote == currency:
                     price = self.open_order_price(open_order)
                     if price is None:
                         raise LookupError(f"no price for open order {o.client_order_id}")
-                    instrument = self.instrument(o.venue, o.symbol)
-                    fee = instrument.taker_fee if instrument is not None else ZERO
-                    total += open_order.leaves * price * (1 + fee)
+                    total += open_order.leaves * price * (1 + instrument.taker_fee)
         return total
 
     def free(self, venue: str, currency: str) -> Decimal:
@@ -358,13 +371,12 @@ class RiskManager(Component):
         OrderExpired,
         BalancesUpdated,
         TransferRecorded,
-        BookSnapshot,
-        BookDeltas,
-        QuoteTick,
         VenueDisconnected,
         HaltTrading,
         ReduceOnly,
         ResumeTrading,
+        InstrumentHalted,
+        OrderAdopted,
     )
 
     def __init__(
@@ -372,38 +384,35 @@ class RiskManager(Component):
         config: RiskConfig,
         checks: Iterable[BuiltCheck],
         valuation_currency: str,
+        market: MarketState,
         name: str = "risk",
     ) -> None:
         super().__init__(name)
         self.config = config
         self.checks = list(checks)
-        self.view = RiskView(valuation_currency)
+        self.view = RiskView(valuation_currency, market)
         self.state: TradingState = "active"
         self.state_reason = ""
         self._venue_rejects: dict[str, deque[int]] = {}
+        #: (venue, symbol) → why trading in it stopped (the journal and the venue disagree)
+        self.halted_instruments: dict[tuple[str, str], str] = {}
         self._suppressed: dict[str, int] = {}  # trigger → UTC day it was resumed over
 
     # -- restore --------------------------------------------------------------------------------
 
-    def restore(self, history: Iterable[Message]) -> None:
+    def restore(self, history: Iterable[Envelope]) -> None:
         """Rebuild instruments, ledger, open orders, order counts, ids and the trading state.
 
-        A ``SubmitOrder`` in the journal passed risk unless a ``RiskRejected`` for its id (other
-        than a duplicate-id one) follows it; each id counts once.
+        An order is open when the journal shows risk forwarding it to its venue (a row sent by
+        risk), not merely asked to: one journaled on its way to risk before a crash was never
+        evaluated and holds nothing.
         """
-        messages = list(history)
-        refused = {
-            m.client_order_id
-            for m in messages
-            if isinstance(m, RiskRejected) and m.check != "duplicate_id"
-        }
-        for message in messages:
+        for envelope in history:
+            message = envelope.message
             if isinstance(message, SubmitOrder):
-                coid = message.client_order_id
-                if coid in self.view.seen_ids:
-                    continue
-                self.view.seen_ids.add(coid)
-                if coid not in refused:
+                if envelope.destination == self.name:
+                    self.view.seen_ids.add(message.client_order_id)
+                elif envelope.sender == self.name:
                     self.view.record_order(message, message.limit_price, message.ts)
             elif isinstance(message, TradingStateChanged):
                 self.state, self.state_reason = message.state, message.reason
@@ -416,13 +425,44 @@ class RiskManager(Component):
                     self.state, self.state_reason = "reducing", message.reason
             elif isinstance(message, ResumeTrading):
                 self.state, self.state_reason = "active", message.reason
+                self.halted_instruments.clear()
+            elif isinstance(message, InstrumentHalted):
+                self.halted_instruments[(message.venue, message.symbol)] = message.reason
             else:
                 self._apply_event(message)
 
     # -- messages -------------------------------------------------------------------------------
 
+    def on_start(self) -> None:
+        """Say the trading state the node starts in (the execution manager waits for it)."""
+        self.ctx.publish(
+            TradingStateChanged(
+                ts=self.ctx.now(),
+                state=self.state,
+                reason=self.state_reason or "node started",
+            )
+        )
+        self._arm_check()
+
+    def _arm_check(self) -> None:
+        if self._has_loss_triggers():
+            self.ctx.schedule(
+                int(self.config.check_interval_ms * 1e6), "risk.check", background=True
+            )
+
+    def _has_loss_triggers(self) -> bool:
+        cfg = self.config
+        return not (
+            cfg.max_daily_loss is None and cfg.max_drawdown is None and cfg.max_drawdown_pct is None
+        )
+
     def on_message(self, message: Message) -> None:
-        if isinstance(message, SubmitOrder):
+        if isinstance(message, TimerFired):
+            if message.name == "risk.check":
+                self.view.ledger.observe_nav(self.ctx.now())
+                self._check_loss_triggers()
+                self._arm_check()
+        elif isinstance(message, SubmitOrder):
             self._on_submit(message)
         elif isinstance(message, CancelOrder):
             self.ctx.send(f"venue.{message.venue}", message)
@@ -438,21 +478,37 @@ class RiskManager(Component):
             self._count_venue_reject(message)
         elif isinstance(message, VenueDisconnected):
             self._on_disconnect(message)
+        elif isinstance(message, InstrumentHalted):
+            self.halted_instruments[(message.venue, message.symbol)] = message.reason
         else:
             self._apply_event(message)
             self._check_loss_triggers()
 
     def _apply_event(self, message: Message) -> None:
         view = self.view
-        if isinstance(message, Fill):
+        if isinstance(message, OrderAdopted):
+            adopted = message.order
+            order = SubmitOrder(
+                client_order_id=adopted.client_order_id,
+                venue=message.venue,
+                symbol=adopted.symbol,
+                side=adopted.side,
+                quantity=adopted.quantity,
+                limit_price=adopted.limit_price,
+                ts=message.ts,
+            )
+            view.seen_ids.add(order.client_order_id)
+            view.record_order(order, order.limit_price, message.ts)
+            view.open_orders[order.client_order_id].leaves = (
+                adopted.quantity - adopted.filled_quantity
+            )
+        elif isinstance(message, Fill):
             view.ledger.apply_fill(message)
             open_order = view.open_orders.get(message.client_order_id)
             if open_order is not None:
                 open_order.leaves = message.leaves_quantity
                 if isinstance(message, OrderFilled) or message.leaves_quantity <= 0:
                     del view.open_orders[message.client_order_id]
-        elif isinstance(message, MarketData):
-            apply_market_data(view.books, view.ledger, message)
         elif isinstance(message, OrderAccepted):
             open_order = view.open_orders.get(message.client_order_id)
             if open_order is not None:
@@ -462,6 +518,7 @@ class RiskManager(Component):
         elif isinstance(message, InstrumentsLoaded):
             for instrument in message.instruments:
                 view.instruments[(instrument.venue, instrument.symbol)] = instrument
+            view.ledger.add_instruments(message.instruments)
         elif isinstance(message, (BalancesUpdated, TransferRecorded)):
             view.ledger.apply(message)
 
@@ -492,6 +549,9 @@ class RiskManager(Component):
     def _evaluate(self, order: SubmitOrder) -> tuple[str, str] | None:
         if self.state == "halted":
             return "kill_switch", f"trading halted: {self.state_reason}"
+        halted = self.halted_instruments.get((order.venue, order.symbol))
+        if halted is not None:
+            return "kill_switch", f"{order.symbol} on {order.venue} halted: {halted}"
         if self.state == "reducing":
             detail = _reduces(self.view, order)
             if detail is not None:
@@ -509,6 +569,10 @@ class RiskManager(Component):
         return None
 
     def _invalid(self, order: SubmitOrder) -> str | None:
+        if not self.ctx.address_exists(f"venue.{order.venue}"):
+            return f"no venue {order.venue!r} is running"
+        if self.view.instrument(order.venue, order.symbol) is None:
+            return f"unknown instrument {order.symbol} on {order.venue}"
         if order.quantity <= 0:
             return f"quantity {order.quantity} must be > 0"
         if order.order_type == "limit":
@@ -516,8 +580,6 @@ class RiskManager(Component):
                 return "limit order without limit_price"
             if order.limit_price <= 0:
                 return f"limit price {order.limit_price} must be > 0"
-        if not self.ctx.address_exists(f"venue.{order.venue}"):
-            return f"no venue {order.venue!r} is running"
         return None
 
     # -- kill switch ----------------------------------------------------------------------------
@@ -539,12 +601,17 @@ class RiskManager(Component):
                 self.ctx.send(
                     f"venue.{venue}",
                     CancelOrder(
-                        ts=now, client_order_id=coid, venue=venue, reason=f"kill switch: {reason}"
+                        ts=now,
+                        client_order_id=coid,
+                        venue=venue,
+                        reason=f"kill switch: {reason}",
+                        parent_id=open_order.order.parent_id,
                     ),
                 )
 
     def _resume(self, reason: str) -> None:
         self._venue_rejects.clear()
+        self.halted_instruments.clear()
         today = utc_day(self.ctx.now())
         for trigger, _detail in self._loss_breaches():
             self._suppressed[trigger] = today
@@ -557,7 +624,7 @@ class RiskManager(Component):
     def _loss_breaches(self) -> list[tuple[str, str]]:
         """The loss and drawdown triggers breached now, each with its numbers."""
         cfg = self.config
-        if cfg.max_daily_loss is None and cfg.max_drawdown is None and cfg.max_drawdown_pct is None:
+        if not self._has_loss_triggers():
             return []
         day = self.view.ledger.daily(self.ctx.now())
         cur = self.view.valuation_currency

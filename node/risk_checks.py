@@ -27,7 +27,7 @@ import msgspec
 
 from node import hookimpl
 from node.messages import Instrument, SubmitOrder
-from node.portfolio import EXACT, ZERO, MarkUnavailable, split_symbol
+from node.portfolio import EXACT, ZERO, MarkUnavailable
 from node.risk import NS_PER_SECOND, fmt_money, fmt_ratio
 
 if TYPE_CHECKING:
@@ -301,7 +301,9 @@ def check_max_order_notional(
     cur = view.valuation_currency
     try:
         with localcontext(EXACT):
-            notional = view.to_valuation(order.quantity * price, view.quote_of(order))
+            notional = view.to_valuation(
+                order.quantity * price * view.multiplier_of(order), view.quote_of(order)
+            )
     except MarkUnavailable as exc:
         return _no_mark(exc, "the order's notional")
     if notional > limits.max_notional:
@@ -326,7 +328,9 @@ def check_max_position(limits: MaxPositionLimits, order: SubmitOrder, view: Risk
     cur = view.valuation_currency
     try:
         with localcontext(EXACT):
-            notional = view.to_valuation(after * price, view.quote_of(order))
+            notional = view.to_valuation(
+                after * price * view.multiplier_of(order), view.quote_of(order)
+            )
     except MarkUnavailable as exc:
         return _no_mark(exc, f"the position in {symbol}")
     if limits.max_notional is not None and notional > limits.max_notional:
@@ -377,13 +381,13 @@ def check_max_gross_exposure(
                 if worst_after == 0:
                     continue
                 if symbol == order.symbol:
-                    mark, quote = price, view.quote_of(order)
+                    mark, instrument = price, view.instrument(order.venue, order.symbol)
                 else:
-                    mark = view.ledger.mark(symbol)
-                    if mark is None:
+                    mark, instrument = view.ledger.mark(symbol), view.instrument_of(symbol)
+                    if mark is None or instrument is None:
                         raise MarkUnavailable([symbol])
-                    quote = split_symbol(symbol)[1]
-                rate = view.to_valuation(Decimal(1), quote)
+                assert instrument is not None
+                rate = view.to_valuation(Decimal(1), instrument.quote) * instrument.multiplier
                 before += worst_before * mark * rate
                 after += worst_after * mark * rate
     except MarkUnavailable as exc:

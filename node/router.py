@@ -1,638 +1,626 @@
-"""The smart order router: decides where an order goes, and re-routes what did not fill.
+"""The smart order router, a service: executors ask it to trade a slice; it decides where.
 
-It keeps each venue's latest L2 book (conflated: a burst of deltas costs one recomputation when
-an order is routed, not one per delta), splits a parent order across venues at least total cost
-net of taker fees within each venue's free balance, lot size and minimums (``node.split``), and
-sends each share as an IOC limit order at the worst price allocated on that venue, so a book
-that moved cannot fill it worse. What does not fill is re-routed on fresh books a bounded number
-of times, never past the parent's limit price. Child orders go to risk, never straight to a venue.
+A ``take`` slice is split across the eligible venues at least total cost net of taker fees,
+within each venue's free balance, lot size and minimums (``node.split`` on the node's one book
+per venue, ``node.legs`` to exact child orders), and sent as IOC limit children at the deepest
+price each venue's share takes, so a book that moved cannot fill it worse. What does not fill is
+re-routed on fresh books a bounded number of times, never past the slice's limit. A ``post``
+slice rests as a limit order (post-only where the venue supports it) on the venue with the
+cheapest maker fee that has room for it. Children always go through risk, never straight to a
+venue, and never add up to more than their slice.
+
+The router reports back to the executor by publishing ``SliceRouted`` (each plan, with what it
+expects to save against the best single venue) and ``SliceCompleted``; the runtime delivers them,
+and the children's fills, to the executor by correlation. The router owns no parent order: a
+restart of the router (or of anything else) leaves every parent working.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
-from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
-from typing import Any
+from dataclasses import dataclass, field
+from decimal import Decimal
 
-import numpy as np
-
-from node.book import L2Book, precision_of
-from node.component import Component
+from node.client_ids import child_order_id
+from node.component import Component, Envelope
 from node.config import RouterConfig
+from node.execution_report import saving_bps
+from node.legs import (
+    VenuePlan,
+    band_children,
+    floor_to,
+    snap_inside,
+    to_decimal,
+    venue_quantities,
+)
+from node.market import MarketState
 from node.messages import (
     FILL_TYPES,
-    BalancesUpdated,
-    BookDeltas,
-    BookSnapshot,
-    CancelParentOrder,
-    ExecutionReport,
+    FINAL_ORDER_EVENTS,
+    CancelOrder,
+    CancelSlice,
     Fill,
-    HaltTrading,
     Instrument,
-    InstrumentsLoaded,
     Message,
-    OrderCanceled,
-    OrderExpired,
+    NodeReady,
     OrderRejected,
-    OrderRouted,
-    ParentOrderAccepted,
-    ParentOrderCompleted,
-    ParentOrderProgressed,
-    ParentOrderRejected,
     RiskRejected,
     RouteLeg,
+    RouteSlice,
     Side,
+    SliceCompleted,
+    SliceRouted,
+    SliceStatus,
     SubmitOrder,
-    SubmitParentOrder,
-    VenueConnected,
-    VenueDisconnected,
-    VenueFill,
 )
+from node.runtime.base import describe_error
 from node.split import Split, VenueQuote, best_single_venue, split_order
 
-_BPS = Decimal(10_000)
+log = logging.getLogger("tradenode.router")
 _MS = 1_000_000
-_FINAL_EVENTS = (OrderExpired, OrderCanceled, OrderRejected, RiskRejected)
-
-
-def _dec(value: float) -> Decimal:
-    return Decimal(repr(value))
-
-
-def _to_lots(quantity: Decimal, lot: Decimal, rounding: str) -> Decimal:
-    return (quantity / lot).to_integral_value(rounding) * lot
-
-
-def saving_bps(side: Side, ours: Decimal | None, theirs: Decimal | None) -> Decimal | None:
-    """How much better our average net price is than theirs, in bps of theirs."""
-    if ours is None or theirs is None or theirs == 0:
-        return None
-    diff = theirs - ours if side == "buy" else ours - theirs
-    return _bps(diff / theirs)
-
-
-def _bps(fraction: Decimal) -> Decimal:
-    """A fraction in basis points to 0.01, never the negative zero rounding can leave."""
-    value = (fraction * _BPS).quantize(Decimal("0.01"))
-    return value if value else abs(value)
+ZERO = Decimal(0)
 
 
 @dataclass
 class _Child:
     venue: str
     quantity: Decimal
+    filled: Decimal = ZERO
     done: bool = False
 
 
 @dataclass
-class _Parent:
-    order: SubmitParentOrder
-    started_ts: int
-    arrival_mid: Decimal | None
+class _Slice:
+    request: RouteSlice
     attempt: int = 0
-    filled: Decimal = Decimal(0)
-    notional: Decimal = Decimal(0)
-    fees: Decimal = Decimal(0)
-    fee_currency: str = ""
+    filled: Decimal = ZERO
     children: dict[str, _Child] = field(default_factory=dict)
-    per_venue: dict[str, list[Decimal]] = field(default_factory=dict)  # qty, notional, fees
     banned: dict[str, str] = field(default_factory=dict)
-    first_plan: OrderRouted | None = None
-    canceled: str | None = None
+    canceling: str | None = None
+    failure: str | None = None
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return (self.request.parent_id, self.request.slice_id)
 
     @property
     def remaining(self) -> Decimal:
-        return self.order.quantity - self.filled
+        return self.request.quantity - self.filled
 
     def working(self) -> bool:
         return any(not c.done for c in self.children.values())
 
 
 class Router(Component):
-    """Routes ``SubmitParentOrder`` commands (algo ``route``) sent to address ``router``."""
+    """See the module docstring. Address ``router``."""
 
-    subscriptions = (
-        BookSnapshot,
-        BookDeltas,
-        InstrumentsLoaded,
-        BalancesUpdated,
-        VenueConnected,
-        VenueDisconnected,
-        *FILL_TYPES,
-        *_FINAL_EVENTS,
-    )
+    subscriptions = (*FILL_TYPES, *FINAL_ORDER_EVENTS, NodeReady)
 
-    def __init__(self, config: RouterConfig, venues: list[str], name: str = "router") -> None:
+    def __init__(
+        self, config: RouterConfig, venues: list[str], market: MarketState, name: str = "router"
+    ) -> None:
         super().__init__(name)
         self.config = config
         self.venue_order = list(venues)
-        self.books: dict[tuple[str, str], L2Book] = {}
-        self.received: dict[tuple[str, str], int] = {}
-        self.instruments: dict[tuple[str, str], Instrument] = {}
-        self.free: dict[str, dict[str, Decimal]] = {}
-        self.connected: set[str] = set()
-        self.parents: dict[str, _Parent] = {}
-        self.child_parent: dict[str, str] = {}
-        self._quotes: dict[tuple[str, str, Side], tuple[int, Decimal, Decimal, VenueQuote]] = {}
-        self.finished: set[str] = set()  # parent ids done: never reused, even after a restart
-        self._restoring = False
+        self.market = market
+        self.slices: dict[tuple[str, int], _Slice] = {}
+        self.child_slice: dict[str, tuple[str, int]] = {}
+        self.ready = False
+        self._restored = False
 
     # -- restart --------------------------------------------------------------------------------
 
-    def restore(self, history: Iterable[Message]) -> None:
-        """Rebuild the parent orders from the journal: what was routed, filled and finished."""
-        self._restoring = True
+    def restore(self, history: Iterable[Envelope]) -> None:
+        """Rebuild the open slices and their children from the journal."""
+        planned: dict[str, tuple[str, int]] = {}
+        for envelope in history:
+            message = envelope.message
+            cls = message.__class__
+            if cls is RouteSlice and envelope.destination == self.name:
+                work = _Slice(message)  # type: ignore[arg-type]
+                self.slices[work.key] = work
+                self._restored = True
+            elif cls is SliceRouted:
+                key = (message.parent_id, message.slice_id)  # type: ignore[attr-defined]
+                work = self.slices.get(key)
+                if work is not None:
+                    work.attempt = message.attempt  # type: ignore[attr-defined]
+                    for leg in message.legs:  # type: ignore[attr-defined]
+                        planned[leg.client_order_id] = key
+            elif cls is SubmitOrder and envelope.sender == self.name:
+                # Only children the journal shows as sent count (a crash may fall between
+                # the plan and its last child).
+                cid = message.client_order_id  # type: ignore[attr-defined]
+                work = self.slices.get(planned.get(cid, ("", 0)))
+                if work is not None:
+                    work.children[cid] = _Child(message.venue, message.quantity)  # type: ignore[attr-defined]
+                    self.child_slice[cid] = work.key
+            elif cls is CancelSlice:
+                work = self.slices.get((message.parent_id, message.slice_id))  # type: ignore[attr-defined]
+                if work is not None:
+                    work.canceling = message.reason or "canceled"  # type: ignore[attr-defined]
+            elif cls is SliceCompleted:
+                key = (message.parent_id, message.slice_id)  # type: ignore[attr-defined]
+                self._forget(key)
+            elif cls in FILL_TYPES:
+                self._count_fill(message)  # type: ignore[arg-type]
+            elif isinstance(message, FINAL_ORDER_EVENTS):
+                self._close_child(message, reroute=False)
+
+    # -- messages -------------------------------------------------------------------------------
+
+    def on_message(self, message: Message) -> None:
+        cls = message.__class__
+        if cls in FILL_TYPES:
+            work = self._count_fill(message)  # type: ignore[arg-type]
+            if work is not None and message.leaves_quantity <= 0:  # type: ignore[attr-defined]
+                self._after_child(work)
+        elif cls is RouteSlice:
+            self._on_slice(message)  # type: ignore[arg-type]
+        elif cls is CancelSlice:
+            self._on_cancel(message)  # type: ignore[arg-type]
+        elif cls is NodeReady:
+            self.ready = True
+            self._resume_restored()
+        elif isinstance(message, FINAL_ORDER_EVENTS):
+            work = self._close_child(message, reroute=True)
+            if work is not None:
+                self._after_child(work)
+
+    def _resume_restored(self) -> None:
+        """Slices the journal left open with nothing working: finish what a stop interrupted."""
+        if not self._restored:
+            return
+        self._restored = False
+        for work in list(self.slices.values()):
+            if not work.working():
+                self._after_child(work)
+
+    def _on_slice(self, request: RouteSlice) -> None:
+        work = _Slice(request)
+        if work.key in self.slices:
+            log.warning("slice %s/%d routed twice; ignored", *work.key)
+            return
+        self.slices[work.key] = work
+        if request.urgency == "post":
+            self._guarded(work, self._post)
+        else:
+            self._guarded(work, self._take)
+
+    def _guarded(self, work: _Slice, step) -> None:
+        """Route a slice; a failure of the routing fails the slice with its reason, never the
+        router (a bad request must not stop every other parent's routing)."""
         try:
-            for message in history:
-                if isinstance(message, SubmitParentOrder):
-                    if message.parent_id not in self.finished:
-                        self.parents[message.parent_id] = _Parent(message, message.ts, None)
-                elif isinstance(message, ParentOrderAccepted):
-                    if message.parent_id in self.parents:
-                        self.parents[message.parent_id].arrival_mid = message.arrival_mid
-                elif isinstance(message, (ParentOrderRejected, ParentOrderCompleted)):
-                    self.parents.pop(message.parent_id, None)
-                    self.finished.add(message.parent_id)
-                elif isinstance(message, OrderRouted):
-                    self._restore_plan(message)
-                elif isinstance(message, FILL_TYPES):
-                    self._on_fill(message)
-                elif isinstance(message, _FINAL_EVENTS):
-                    self._on_final(message)
-        finally:
-            self._restoring = False
+            step(work)
+        except Exception as exc:
+            work.failure = f"routing failed: {describe_error(exc)}"
+            log.error("slice %s/%d: %s", *work.key, work.failure)
+            if not work.working():
+                self._complete(work)
 
-    def _restore_plan(self, routed: OrderRouted) -> None:
-        parent = self.parents.get(routed.parent_id)
-        if parent is None:
+    def _on_cancel(self, command: CancelSlice) -> None:
+        work = self.slices.get((command.parent_id, command.slice_id))
+        if work is None:
             return
-        parent.attempt = routed.attempt
-        parent.first_plan = parent.first_plan or routed
-        for leg in routed.legs:
-            parent.children[leg.client_order_id] = _Child(leg.venue, leg.quantity)
-            self.child_parent[leg.client_order_id] = routed.parent_id
-
-    def on_start(self) -> None:
-        """Finish what a restart interrupted; never resend a child order whose fate is unknown.
-
-        A child with no final state in the journal may have traded at its venue: its parent is
-        closed on what the journal shows, and trading halts until someone has reconciled it.
-        """
-        for parent in list(self.parents.values()):
-            unknown = sorted(cid for cid, child in parent.children.items() if not child.done)
-            if unknown:
-                reason = (
-                    f"node restarted with child order(s) {', '.join(unknown)} in flight; their "
-                    "outcome is not in the journal: reconcile with the venue before resuming"
-                )
-                self._complete(parent, reason)
+        work.canceling = command.reason or "canceled"
+        if not work.working():
+            self._complete(work)
+            return
+        now = self.ctx.now()
+        for cid, child in work.children.items():
+            if not child.done:
                 self.ctx.send(
-                    "risk", HaltTrading(reason=reason, cancel_open_orders=False, ts=self.ctx.now())
+                    "risk",
+                    CancelOrder(
+                        client_order_id=cid,
+                        venue=child.venue,
+                        reason=work.canceling,
+                        parent_id=command.parent_id,
+                        ts=now,
+                    ),
                 )
-            else:
-                self._complete(
-                    parent, "node restarted before the order was finished; not re-routed"
-                )
 
-    # -- state ----------------------------------------------------------------------------------
+    # -- eligibility ----------------------------------------------------------------------------
 
-    def on_message(self, message: Any) -> None:
-        if isinstance(message, (BookSnapshot, BookDeltas)):
-            key = (message.venue, message.symbol)
-            book = self.books.get(key)
-            if book is None:
-                ins = self.instruments.get(key)
-                precision = precision_of(ins.tick_size) if ins else 8
-                book = self.books[key] = L2Book(message.venue, message.symbol, precision)
-            book.apply(message)
-            self.received[key] = self.ctx.now()
-        elif isinstance(message, FILL_TYPES):
-            self._on_fill(message)
-        elif isinstance(message, _FINAL_EVENTS):
-            self._on_final(message)
-        elif isinstance(message, SubmitParentOrder):
-            self._on_parent(message)
-        elif isinstance(message, CancelParentOrder):
-            parent = self.parents.get(message.parent_id)
-            if parent is not None:
-                parent.canceled = message.reason or "canceled"
-                if not parent.working():
-                    self._complete(parent)
-        elif isinstance(message, BalancesUpdated):
-            self.free[message.venue] = {c: b.free for c, b in message.balances.items()}
-        elif isinstance(message, InstrumentsLoaded):
-            for ins in message.instruments:
-                self.instruments[(ins.venue, ins.symbol)] = ins
-        elif isinstance(message, VenueConnected):
-            self.connected.add(message.venue)
-        elif isinstance(message, VenueDisconnected):
-            self.connected.discard(message.venue)
-
-    def consolidated_mid(self, symbol: str) -> Decimal | None:
-        bids = [
-            b.best_bid for (v, s), b in self.books.items() if s == symbol and v in self.connected
-        ]
-        asks = [
-            b.best_ask for (v, s), b in self.books.items() if s == symbol and v in self.connected
-        ]
-        bids = [b for b in bids if b is not None]
-        asks = [a for a in asks if a is not None]
-        if not bids or not asks:
-            return None
-        if max(bids) < min(asks):
-            return (max(bids) + min(asks)) / 2
-        # Venues disagree so much that the consolidated book is crossed: its mid would say
-        # nothing. Use the median of the venues' own mids instead.
-        mids = sorted(
-            m
-            for (v, s), b in self.books.items()
-            if s == symbol and v in self.connected and (m := b.mid()) is not None
-        )
-        return (
-            mids[len(mids) // 2]
-            if len(mids) % 2
-            else (mids[len(mids) // 2 - 1] + mids[len(mids) // 2]) / 2
-        )
-
-    # -- routing --------------------------------------------------------------------------------
-
-    def _on_parent(self, order: SubmitParentOrder) -> None:
+    def _eligible(self, work: _Slice, side: Side) -> tuple[list[Instrument], dict[str, str]]:
+        request = work.request
         now = self.ctx.now()
-        problem = None
-        if order.parent_id in self.parents or order.parent_id in self.finished:
-            problem = f"duplicate parent id {order.parent_id}"
-        elif order.algo != "route":
-            problem = (
-                f"unknown algorithm {order.algo!r}: this node works parent orders with 'route' "
-                "(split across venues at once); algorithm executors are not part of it yet"
-            )
-        elif order.quantity <= 0:
-            problem = f"quantity {order.quantity} is not positive"
-        elif not any(s == order.symbol for (_, s) in self.instruments):
-            known = ", ".join(sorted({s for (_, s) in self.instruments})) or "none"
-            problem = f"unknown symbol {order.symbol} (known: {known})"
-        if problem:
-            self.ctx.publish(ParentOrderRejected(parent_id=order.parent_id, reason=problem, ts=now))
-            return
-        parent = _Parent(order, now, self.consolidated_mid(order.symbol))
-        self.parents[order.parent_id] = parent
-        self.ctx.publish(
-            ParentOrderAccepted(
-                parent_id=order.parent_id,
-                symbol=order.symbol,
-                side=order.side,
-                quantity=order.quantity,
-                algo=order.algo,
-                arrival_mid=parent.arrival_mid,
-                ts=now,
-            )
-        )
-        self._route(parent)
-
-    def _quote(self, ins: Instrument, side: Side, quantity: Decimal, free: Decimal) -> VenueQuote:
-        """The venue's side of the book as the kernel takes it, with its fee, balance, lot and
-        minimums; rebuilt only when the book or the balance changed (conflation)."""
-        key = (ins.venue, ins.symbol, side)
-        book = self.books[(ins.venue, ins.symbol)]
-        cached = self._quotes.get(key)
-        if (
-            cached is not None
-            and cached[0] == book.version
-            and cached[1] >= quantity
-            and cached[2] == free
-        ):
-            return cached[3]
-        quote = VenueQuote.from_levels(
-            ins.venue,
-            book.sweep(side, quantity),
-            float(ins.taker_fee),
-            capacity=float(free),
-            lot_size=float(ins.lot_size),
-            min_quantity=float(ins.min_quantity),
-            min_notional=float(ins.min_notional),
-        )
-        self._quotes[key] = (book.version, quantity, free, quote)
-        return quote
-
-    def eligible(self, parent: _Parent) -> tuple[list[VenueQuote], dict[str, str]]:
-        order = parent.order
-        now = self.ctx.now()
-        quotes: list[VenueQuote] = []
-        excluded: dict[str, str] = {}
         max_age = int(self.config.max_book_age_ms * _MS)
+        eligible: list[Instrument] = []
+        excluded: dict[str, str] = {}
         for venue in self.venue_order:
-            key = (venue, order.symbol)
-            ins = self.instruments.get(key)
-            if order.venues is not None and venue not in order.venues:
+            ins = self.market.instrument(venue, request.symbol)
+            state = self.market.venues.get(venue)
+            book = self.market.existing_book(venue, request.symbol)
+            if request.venues is not None and venue not in request.venues:
                 excluded[venue] = "not in the order's venues"
             elif ins is None:
-                excluded[venue] = f"does not list {order.symbol}"
+                excluded[venue] = f"does not list {request.symbol}"
             elif not ins.tradable:
-                excluded[venue] = f"{order.symbol} not tradable"
-            elif venue in parent.banned:
-                excluded[venue] = parent.banned[venue]
-            elif venue not in self.connected:
-                excluded[venue] = "disconnected"
-            elif key not in self.books:
+                excluded[venue] = f"{request.symbol} not tradable"
+            elif venue in work.banned:
+                excluded[venue] = work.banned[venue]
+            elif state is None or not state.connected:
+                excluded[venue] = state.reason if state is not None else "disconnected"
+            elif book is None or book.is_empty():
                 excluded[venue] = "no order book yet"
-            elif now - self.received[key] > max_age:
-                age_ms = (now - self.received[key]) / _MS
+            elif not book.static and now - book.received_ns > max_age:
+                age_ms = (now - book.received_ns) / _MS
                 excluded[venue] = (
                     f"stale book: {age_ms:,.0f} ms old > {self.config.max_book_age_ms:,.0f} ms"
                 )
-            elif venue not in self.free:
+            elif state.balances is None:
                 excluded[venue] = "no balance reported"
             else:
-                currency = ins.quote if order.side == "buy" else ins.base
-                free = self.free[venue].get(currency, Decimal(0))
-                if free <= 0:
+                currency = ins.quote if side == "buy" else ins.base
+                if self._free(ins, side) <= 0:
                     excluded[venue] = f"no free {currency}"
-                    continue
-                quotes.append(self._quote(ins, order.side, parent.remaining, free))
-        return quotes, excluded
+                else:
+                    eligible.append(ins)
+        return eligible, excluded
 
-    def _route(self, parent: _Parent) -> None:
-        order = parent.order
-        parent.attempt += 1
-        quotes, excluded = self.eligible(parent)
+    def _free(self, ins: Instrument, side: Side) -> Decimal:
+        """The venue's free balance of what the order spends (quote for a buy — for a
+        derivative, its settlement currency — base for a sell), less what this router's own
+        children already hold there that the venue may not have reported yet."""
+        state = self.market.venues[ins.venue]
+        if ins.is_derivative:
+            return Decimal("Infinity")  # margin is the venue's to check; risk checks exposure
+        currency = ins.quote if side == "buy" else ins.base
+        balance = (state.balances or {}).get(currency)
+        return balance.free if balance is not None else ZERO
+
+    def _collar(self, symbol: str) -> tuple[Decimal, Decimal] | None:
+        mid = self.market.consolidated_mid(symbol)
+        if mid is None:
+            return None
+        band = mid * self.config.price_collar_pct / 100
+        return mid - band, mid + band
+
+    # -- take -----------------------------------------------------------------------------------
+
+    def _take(self, work: _Slice) -> None:
+        request = work.request
+        side = request.side
+        work.attempt += 1
+        eligible, excluded = self._eligible(work, side)
+        collar = self._collar(request.symbol)
+        quotes: list[VenueQuote] = []
+        collared: dict[str, str] = {}
+        levels_of: dict[str, list] = {}
+        capacity_of: dict[str, Decimal] = {}
+        remaining = work.remaining
+        for ins in eligible:
+            book = self.market.book(ins.venue, request.symbol)
+            limit = None
+            if collar is not None:
+                limit = collar[1] if side == "buy" else collar[0]
+            if request.limit_price is not None:
+                inside = request.limit_price
+                limit = (
+                    inside
+                    if limit is None
+                    else (min(limit, inside) if side == "buy" else max(limit, inside))
+                )
+            shown = book.sweep(side, remaining)
+            levels = (
+                shown
+                if limit is None
+                else [
+                    lv
+                    for lv in shown
+                    if (lv.price <= limit if side == "buy" else lv.price >= limit)
+                ]
+            )
+            beyond_collar = collar is not None and any(
+                lv.price > collar[1] if side == "buy" else lv.price < collar[0] for lv in shown
+            )
+            if beyond_collar:
+                collared[ins.venue] = (
+                    f"{len(shown) - len(levels)} level(s) beyond the "
+                    f"{self.config.price_collar_pct}% price collar around the mid left out"
+                )
+            if not levels:
+                excluded.setdefault(ins.venue, "nothing within the limit price")
+                continue
+            capacity = self._free(ins, side)
+            capacity_of[ins.venue] = capacity
+            levels_of[ins.venue] = levels
+            quotes.append(
+                VenueQuote.from_levels(
+                    ins.venue,
+                    levels,
+                    float(ins.taker_fee),
+                    capacity=float(capacity) if capacity.is_finite() else float("inf"),
+                    lot_size=float(ins.lot_size),
+                    min_quantity=float(ins.min_quantity),
+                    min_notional=float(ins.min_notional),
+                )
+            )
         now = self.ctx.now()
-        limit = float(order.limit_price) if order.limit_price is not None else None
-        quantity = float(parent.remaining)
-        quotes = [q for q in quotes if q.prices.size]
         if not quotes:
-            reason = "no venue can take the order: " + "; ".join(
+            work.failure = "no venue can take the order: " + "; ".join(
                 f"{v}: {r}" for v, r in excluded.items()
             )
-            self._complete(parent, reason)
+            self._publish_plan(work, [], None, None, None, excluded, now, collared)
+            self._complete(work)
             return
         splitter = split_order if self.config.mode == "split" else best_single_venue
-        plan = splitter(order.side, quantity, quotes, limit)
-        best = _whole(best_single_venue(order.side, quantity, quotes, limit), plan)
-        first = _whole(best_single_venue(order.side, quantity, quotes[:1], limit), plan)
-        legs = self._legs(parent, plan)
-        capped = _trimmed(plan, legs)
-        if capped:
-            # Some buy legs were cut to what the venue's balance holds at the limit price: plan
-            # again with those venues capped there, so the rest goes elsewhere now, not later.
-            quotes = [
-                replace(q, capacity=_spend(q, capped[q.venue])) if q.venue in capped else q
-                for q in quotes
-            ]
-            plan = splitter(order.side, quantity, quotes, limit)
-            legs = self._legs(parent, plan)
-        expected = _avg(plan)
-        best_avg = _avg(best)
-        first_avg = _avg(first)
-        routed = OrderRouted(
-            parent_id=order.parent_id,
-            attempt=parent.attempt,
-            mode=self.config.mode,
-            symbol=order.symbol,
-            side=order.side,
-            quantity=parent.remaining,
-            legs=legs,
-            expected_average_price=expected,
-            expected_fees=sum((leg.expected_fee for leg in legs), Decimal(0)),
-            unroutable_quantity=parent.remaining - sum((leg.quantity for leg in legs), Decimal(0)),
-            best_venue=best.allocations[0].venue if best and best.allocations else None,
-            best_venue_average_price=best_avg,
-            saving_bps_vs_best_venue=saving_bps(order.side, expected, best_avg),
-            first_venue=quotes[0].venue if first else None,
-            first_venue_average_price=first_avg,
-            saving_bps_vs_first_venue=saving_bps(order.side, expected, first_avg),
-            excluded=excluded,
-            ts=now,
-        )
-        self.ctx.publish(routed)
-        if parent.first_plan is None:
-            parent.first_plan = routed
+        quantity = float(remaining)
+        plan = splitter(side, quantity, quotes, None)
+        best = _whole(best_single_venue(side, quantity, quotes, None), plan)
+        first = _whole(best_single_venue(side, quantity, quotes[:1], None), plan)
+        plans = []
+        for alloc in plan.allocations:
+            ins = self.market.instruments[(alloc.venue, request.symbol)]
+            plans.append(
+                VenuePlan(
+                    ins,
+                    alloc.quantity,
+                    alloc.worst_price,
+                    levels_of[alloc.venue],
+                    capacity_of[alloc.venue],
+                )
+            )
+        limit = request.limit_price
+        sized = venue_quantities(side, plans, remaining, limit)
+        legs: list[RouteLeg] = []
+        leg_no = 0
+        by_venue = {a.venue: a for a in plan.allocations}
+        for venue_plan, qty, price in sized:
+            for child in band_children(
+                side, venue_plan, qty, price, self.config.max_children_per_venue
+            ):
+                leg_no += 1
+                ins = venue_plan.instrument
+                caps = self.market.venues[ins.venue].capabilities
+                alloc = by_venue[ins.venue]
+                share = child.quantity / qty if qty else ZERO
+                legs.append(
+                    RouteLeg(
+                        venue=ins.venue,
+                        client_order_id=child_order_id(
+                            request.parent_id, request.slice_id, work.attempt, leg_no, caps
+                        ),
+                        quantity=child.quantity,
+                        limit_price=child.limit_price,
+                        expected_average_price=_significant(alloc.average_price),
+                        expected_fee=_significant(alloc.fee * float(share)),
+                    )
+                )
+        total = sum((leg.quantity for leg in legs), ZERO)
+        if total > remaining:  # cannot happen by construction; never let it through
+            raise AssertionError(f"children {total} exceed the slice's remaining {remaining}")
+        self._publish_plan(work, legs, plan, best, first, excluded, now, collared)
         if not legs:
-            self._complete(parent, "nothing routable within the limit price, balances and minimums")
+            work.failure = "nothing routable within the limit price, balances and minimums"
+            self._complete(work)
             return
         for leg in legs:
-            parent.children[leg.client_order_id] = _Child(leg.venue, leg.quantity)
-            self.child_parent[leg.client_order_id] = order.parent_id
+            work.children[leg.client_order_id] = _Child(leg.venue, leg.quantity)
+            self.child_slice[leg.client_order_id] = work.key
             self.ctx.send(
                 "risk",
                 SubmitOrder(
                     client_order_id=leg.client_order_id,
                     venue=leg.venue,
-                    symbol=order.symbol,
-                    side=order.side,
+                    symbol=request.symbol,
+                    side=side,
                     quantity=leg.quantity,
                     order_type="limit",
                     limit_price=leg.limit_price,
                     time_in_force="ioc",
-                    parent_id=order.parent_id,
+                    parent_id=request.parent_id,
                     ts=now,
                 ),
             )
 
-    def _legs(self, parent: _Parent, plan: Split) -> list[RouteLeg]:
-        """Child orders from the float plan, snapped to each venue's lot and tick.
+    def _publish_plan(
+        self,
+        work: _Slice,
+        legs: list[RouteLeg],
+        plan: Split | None,
+        best: Split | None,
+        first: Split | None,
+        excluded: dict[str, str],
+        now: int,
+        collared: dict[str, str] | None = None,
+    ) -> None:
+        request = work.request
+        expected = plan.average_price if plan is not None else None
+        best_avg = best.average_price if best is not None else None
+        first_avg = first.average_price if first is not None else None
+        routed = sum((leg.quantity for leg in legs), ZERO)
+        self.ctx.publish(
+            SliceRouted(
+                parent_id=request.parent_id,
+                slice_id=request.slice_id,
+                attempt=work.attempt,
+                mode=self.config.mode if request.urgency == "take" else "post",
+                symbol=request.symbol,
+                side=request.side,
+                quantity=work.remaining,
+                legs=legs,
+                expected_average_price=_significant(expected),
+                expected_fees=sum((leg.expected_fee for leg in legs), ZERO),
+                unroutable_quantity=work.remaining - routed,
+                best_venue=best.allocations[0].venue if best and best.allocations else None,
+                best_venue_average_price=_significant(best_avg),
+                saving_bps_vs_best_venue=_saving(request.side, expected, best_avg),
+                first_venue=first.allocations[0].venue if first and first.allocations else None,
+                first_venue_average_price=_significant(first_avg),
+                saving_bps_vs_first_venue=_saving(request.side, expected, first_avg),
+                excluded=excluded,
+                collared=collared or {},
+                ts=now,
+            )
+        )
 
-        A venue holds back a limit buy's full quantity at its limit price (plus fee), not at the
-        average the plan expects, so a buy leg is trimmed to what that reservation allows
-        (``_route`` then plans again with that venue capped). Float round-off between legs is
-        given back to the largest leg so that the legs add up to what the plan filled.
-        """
-        order = parent.order
-        sizes: dict[str, Decimal] = {}
-        prices: dict[str, Decimal] = {}
-        for alloc in plan.allocations:
-            ins = self.instruments[(alloc.venue, order.symbol)]
-            rounding = ROUND_CEILING if order.side == "buy" else ROUND_FLOOR
-            price = (_dec(alloc.worst_price) / ins.tick_size).to_integral_value(
-                rounding
-            ) * ins.tick_size
-            if order.limit_price is not None:
-                price = (
-                    min(price, order.limit_price)
-                    if order.side == "buy"
-                    else max(price, order.limit_price)
-                )
-            prices[alloc.venue] = price
-            sizes[alloc.venue] = _to_lots(_dec(alloc.quantity), ins.lot_size, ROUND_HALF_EVEN)
-        if sizes:
-            largest = max(sizes, key=sizes.__getitem__)
-            lot = self.instruments[(largest, order.symbol)].lot_size
-            target = min(parent.remaining, _to_lots(_dec(plan.filled), lot, ROUND_HALF_EVEN))
-            drift = target - sum(sizes.values())
-            if abs(drift) <= lot * len(sizes):
-                sizes[largest] += drift
-        legs = []
-        for alloc in plan.allocations:
-            ins = self.instruments[(alloc.venue, order.symbol)]
-            quantity, price = sizes[alloc.venue], prices[alloc.venue]
-            if order.side == "buy":
-                free = self.free.get(alloc.venue, {}).get(ins.quote, Decimal(0))
-                affordable = _to_lots(
-                    free / (price * (1 + ins.taker_fee)), ins.lot_size, ROUND_FLOOR
-                )
-                quantity = min(quantity, affordable)
-            if quantity <= 0 or quantity * price < ins.min_notional or quantity < ins.min_quantity:
+    # -- post -----------------------------------------------------------------------------------
+
+    def _post(self, work: _Slice) -> None:
+        """Rest the slice at its limit price on the cheapest maker venue(s) with room."""
+        request = work.request
+        side = request.side
+        work.attempt += 1
+        now = self.ctx.now()
+        if request.limit_price is None:
+            work.failure = "a passive slice needs a price to rest at"
+            self._complete(work)
+            return
+        eligible, excluded = self._eligible(work, side)
+        eligible.sort(key=lambda i: i.maker_fee)
+        left = work.remaining
+        legs: list[RouteLeg] = []
+        for ins in eligible:
+            if left <= 0:
+                break
+            price = snap_inside(request.limit_price, side, ins.tick_size)
+            bid, ask = self.market.book(ins.venue, request.symbol).top()
+            opposite = ask if side == "buy" else bid
+            if opposite is not None and (price >= opposite if side == "buy" else price <= opposite):
+                # Resting must not take: step back one tick inside the venue's own spread.
+                price = opposite - ins.tick_size if side == "buy" else opposite + ins.tick_size
+            if price <= 0:
+                excluded[ins.venue] = "no passive price inside its spread"
                 continue
+            capacity = self._free(ins, side)
+            room = (
+                capacity / (price * (1 + max(ins.maker_fee, ins.taker_fee)))
+                if (side == "buy" and capacity.is_finite())
+                else capacity
+            )
+            quantity = floor_to(min(left, room), ins.lot_size)
+            if quantity <= 0 or quantity < ins.min_quantity or quantity * price < ins.min_notional:
+                excluded[ins.venue] = f"room for {quantity} only, below its minimums"
+                continue
+            caps = self.market.venues[ins.venue].capabilities
             legs.append(
                 RouteLeg(
-                    venue=alloc.venue,
-                    client_order_id=f"{order.parent_id}.{parent.attempt}.{alloc.venue}",
+                    venue=ins.venue,
+                    client_order_id=child_order_id(
+                        request.parent_id, request.slice_id, work.attempt, len(legs) + 1, caps
+                    ),
                     quantity=quantity,
                     limit_price=price,
-                    expected_average_price=_dec(alloc.average_price).quantize(ins.tick_size / 100),
-                    expected_fee=_dec(alloc.fee).quantize(Decimal("0.00000001")) or Decimal(0),
+                    expected_average_price=price,
+                    expected_fee=_significant(float(quantity * price * ins.maker_fee)),
                 )
             )
-        return legs
+            left -= quantity
+        self._publish_plan(work, legs, None, None, None, excluded, now)
+        if not legs:
+            work.failure = "no venue can rest the order: " + "; ".join(
+                f"{v}: {r}" for v, r in excluded.items()
+            )
+            self._complete(work)
+            return
+        for leg in legs:
+            caps = self.market.venues[leg.venue].capabilities
+            work.children[leg.client_order_id] = _Child(leg.venue, leg.quantity)
+            self.child_slice[leg.client_order_id] = work.key
+            self.ctx.send(
+                "risk",
+                SubmitOrder(
+                    client_order_id=leg.client_order_id,
+                    venue=leg.venue,
+                    symbol=request.symbol,
+                    side=side,
+                    quantity=leg.quantity,
+                    order_type="limit",
+                    limit_price=leg.limit_price,
+                    time_in_force="gtc",
+                    post_only=caps.post_only,
+                    parent_id=request.parent_id,
+                    ts=now,
+                ),
+            )
 
     # -- child events ---------------------------------------------------------------------------
 
-    def _on_fill(self, fill: Fill) -> None:
-        parent = self.parents.get(self.child_parent.get(fill.client_order_id, ""))
-        if parent is None:
+    def _count_fill(self, fill: Fill) -> _Slice | None:
+        key = self.child_slice.get(fill.client_order_id)
+        work = self.slices.get(key) if key is not None else None
+        if work is None:
+            return None
+        child = work.children[fill.client_order_id]
+        child.filled += fill.quantity
+        work.filled += fill.quantity
+        if fill.leaves_quantity <= 0:
+            child.done = True
+        return work
+
+    def _close_child(self, event: Message, reroute: bool) -> _Slice | None:
+        key = self.child_slice.get(event.client_order_id)  # type: ignore[attr-defined]
+        work = self.slices.get(key) if key is not None else None
+        if work is None:
+            return None
+        child = work.children[event.client_order_id]  # type: ignore[attr-defined]
+        if child.done and event.__class__ not in FILL_TYPES:
+            return None if reroute else work
+        child.done = True
+        if isinstance(event, OrderRejected):
+            work.banned[child.venue] = f"rejected: {event.reason}"
+        elif isinstance(event, RiskRejected):
+            work.banned[child.venue] = f"refused by risk: {event.check}: {event.detail}"
+        return work
+
+    def _after_child(self, work: _Slice) -> None:
+        """Every child of the slice is final: route what is left again, or complete it.
+
+        Before the node is ready (a restart, reconciling) a slice waits: ``NodeReady`` resumes
+        it on books and balances the venues have confirmed."""
+        if work.working():
             return
-        child = parent.children[fill.client_order_id]
-        parent.filled += fill.quantity
-        notional = fill.price * fill.quantity
-        parent.notional += notional
-        parent.fees += fill.fee
-        parent.fee_currency = fill.fee_currency
-        stats = parent.per_venue.setdefault(fill.venue, [Decimal(0), Decimal(0), Decimal(0)])
-        stats[0] += fill.quantity
-        stats[1] += notional
-        stats[2] += fill.fee
-        if self._restoring:
-            if fill.leaves_quantity <= 0:
-                child.done = True
+        if (
+            work.request.urgency == "take"
+            and work.canceling is None
+            and work.failure is None
+            and work.remaining > 0
+            and work.attempt <= self.config.max_reroutes
+        ):
+            if self.ready:
+                self._guarded(work, self._take)
+            else:
+                self._restored = True
+        else:
+            self._complete(work)
+
+    def _complete(self, work: _Slice) -> None:
+        request = work.request
+        if work.key not in self.slices:
             return
+        self._forget(work.key)
+        status: SliceStatus
+        if work.filled >= request.quantity:
+            status = "filled"
+        elif work.canceling is not None:
+            status = "canceled"
+        elif work.failure is not None and not work.filled:
+            status = "failed"
+        else:
+            status = "partially_filled" if work.filled else "unfilled"
+        reason = work.canceling or work.failure or ""
+        if status in ("partially_filled", "unfilled") and not reason:
+            reason = f"{work.remaining} left after {work.attempt} attempt(s)"
         self.ctx.publish(
-            ParentOrderProgressed(
-                parent_id=parent.order.parent_id,
-                filled_quantity=parent.filled,
-                remaining_quantity=parent.remaining,
-                average_price=parent.notional / parent.filled,
+            SliceCompleted(
+                parent_id=request.parent_id,
+                slice_id=request.slice_id,
+                quantity=request.quantity,
+                filled_quantity=work.filled,
+                status=status,
+                reason=reason,
                 ts=self.ctx.now(),
             )
         )
-        if fill.leaves_quantity <= 0:
-            child.done = True
-            self._after_child(parent)
 
-    def _on_final(self, event: Any) -> None:
-        parent = self.parents.get(self.child_parent.get(event.client_order_id, ""))
-        if parent is None:
-            return
-        child = parent.children[event.client_order_id]
-        if child.done:
-            return
-        child.done = True
-        if isinstance(event, (OrderRejected, RiskRejected)):
-            why = (
-                event.reason
-                if isinstance(event, OrderRejected)
-                else f"{event.check}: {event.detail}"
-            )
-            parent.banned[child.venue] = f"rejected: {why}"
-        if not self._restoring:
-            self._after_child(parent)
-
-    def _after_child(self, parent: _Parent) -> None:
-        if parent.working():
-            return
-        if (
-            parent.canceled is None
-            and parent.remaining > 0
-            and parent.attempt <= self.config.max_reroutes
-        ):
-            self._route(parent)
-        else:
-            self._complete(parent)
-
-    def _complete(self, parent: _Parent, reason: str = "") -> None:
-        order = parent.order
-        if order.parent_id not in self.parents:
-            return
-        del self.parents[order.parent_id]
-        self.finished.add(order.parent_id)
-        now = self.ctx.now()
-        avg = parent.notional / parent.filled if parent.filled else None
-        slippage = None
-        if avg is not None and parent.arrival_mid:
-            sign = 1 if order.side == "buy" else -1
-            slippage = _bps(sign * (avg - parent.arrival_mid) / parent.arrival_mid)
-        if parent.filled >= order.quantity:
-            status = "filled"
-        elif parent.canceled is not None:
-            status = "canceled"
-            reason = reason or parent.canceled
-        elif parent.filled > 0:
-            status = "partially_filled"
-        else:
-            status = "unfilled"
-        if status not in ("filled", "canceled") and not reason:
-            reason = f"{parent.remaining} left after {parent.attempt} routing attempt(s)"
-        plan = parent.first_plan
-        net_avg = None
-        if parent.filled:
-            sign = 1 if order.side == "buy" else -1
-            net_avg = (parent.notional + sign * parent.fees) / parent.filled
-        report = ExecutionReport(
-            parent_id=order.parent_id,
-            symbol=order.symbol,
-            side=order.side,
-            requested_quantity=order.quantity,
-            filled_quantity=parent.filled,
-            average_price=avg,
-            arrival_mid=parent.arrival_mid,
-            slippage_bps=slippage,
-            fees=parent.fees,
-            fee_currency=parent.fee_currency,
-            child_orders=len(parent.children),
-            venues=[
-                VenueFill(
-                    venue=v,
-                    quantity=q,
-                    average_price=n / q,
-                    fees=f,
-                    fee_currency=parent.fee_currency,
-                )
-                for v, (q, n, f) in sorted(parent.per_venue.items())
-            ],
-            started_ts=parent.started_ts,
-            finished_ts=now,
-            expected_average_price=plan.expected_average_price if plan else None,
-            best_venue=plan.best_venue if plan else None,
-            best_venue_average_price=plan.best_venue_average_price if plan else None,
-            saving_bps_vs_best_venue=saving_bps(
-                order.side, net_avg, plan.best_venue_average_price if plan else None
-            ),
-        )
-        for cid in parent.children:
-            self.child_parent.pop(cid, None)
-        self.ctx.publish(
-            ParentOrderCompleted(
-                parent_id=order.parent_id, status=status, reason=reason, report=report, ts=now
-            )
-        )
-
-
-def _trimmed(plan: Split, legs: list[RouteLeg]) -> dict[str, float]:
-    """Venues whose leg came out smaller than the plan gave them, with what they did get."""
-    got = {leg.venue: float(leg.quantity) for leg in legs}
-    return {
-        a.venue: got.get(a.venue, 0.0)
-        for a in plan.allocations
-        if got.get(a.venue, 0.0) < a.quantity * (1 - 1e-9)
-    }
-
-
-def _spend(quote: VenueQuote, quantity: float) -> float:
-    """What taking ``quantity`` from the top of ``quote``'s book costs, fee included (a hair
-    under, so that float round-off cannot give the venue more than that quantity back)."""
-    sizes = np.minimum(
-        quote.sizes, np.maximum(quantity - (np.cumsum(quote.sizes) - quote.sizes), 0)
-    )
-    return float(np.dot(quote.prices, sizes)) * (1 + quote.fee) * (1 - 1e-12)
+    def _forget(self, key: tuple[str, int]) -> None:
+        work = self.slices.pop(key, None)
+        if work is not None:
+            for cid in work.children:
+                self.child_slice.pop(cid, None)
 
 
 def _whole(single: Split, plan: Split) -> Split | None:
@@ -641,8 +629,16 @@ def _whole(single: Split, plan: Split) -> Split | None:
     return single if single.filled >= plan.filled * (1 - 1e-9) else None
 
 
-def _avg(split: Split | None) -> Decimal | None:
-    """Average price net of fees, as the report states it."""
-    if split is None or split.filled <= 0:
+def _significant(value: float | None, digits: int = 12) -> Decimal | None:
+    """A float as a Decimal to ``digits`` significant figures: a sub-cent price keeps its
+    figures (a fixed number of decimal places would not), float noise is dropped."""
+    if value is None:
         return None
-    return _dec(split.cost / split.filled).quantize(Decimal("0.0001"))
+    return Decimal(f"{value:.{digits}g}")
+
+
+def _saving(side: Side, ours: float | None, theirs: float | None) -> Decimal | None:
+    """Savings from the unrounded figures (rounding first would compare rounded floats)."""
+    if ours is None or theirs is None:
+        return None
+    return saving_bps(side, to_decimal(ours), to_decimal(theirs))

@@ -1,29 +1,29 @@
 """What-if routing: the node's own router, asked where an order would go on books from files.
 
-The router runs for real on the replay runtime, fed the books, made-up instruments (tick from
-the data, lot 1e-8) and the balances given; the answer is its ``OrderRouted`` plan. Nothing is
-sent anywhere: the router's child orders stop at a recorder standing where risk would be.
+The router runs for real on the replay runtime, on a market state holding the books, made-up
+instruments (tick from the data, lot 1e-8) and the balances given; the answer is its
+``SliceRouted`` plan for the whole order. Nothing is sent anywhere: the router's child orders
+stop at a recorder standing where risk would be.
 """
 
 from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
 from typing import Any
 
 import msgspec
 
 from node.config import RouterConfig
+from node.market import MarketState
 from node.messages import (
     Balance,
-    BalancesUpdated,
     BookSnapshot,
     Instrument,
-    InstrumentsLoaded,
-    OrderRouted,
-    ParentOrderCompleted,
-    ParentOrderRejected,
-    SubmitParentOrder,
-    VenueConnected,
+    NodeReady,
+    RouteSlice,
+    SliceCompleted,
+    SliceRouted,
 )
 from node.registry import Registry
 from node.router import Router
@@ -31,6 +31,7 @@ from node.runtime.recorder import Recorder
 from node.runtime.replay import ReplayRuntime
 
 _UNLIMITED = Decimal("1e30")
+_LOT = Decimal("0.00000001")
 
 
 class WhatIfError(ValueError):
@@ -69,9 +70,14 @@ def _pairs(items: list[str], what: str) -> dict[str, Decimal]:
         try:
             if not sep or not venue:
                 raise InvalidOperation
-            out[venue] = Decimal(value)
+            number = Decimal(value)
         except InvalidOperation:
             raise WhatIfError(f"--{what} {item!r}: expected VENUE=NUMBER") from None
+        if not number.is_finite() or number < 0:
+            raise WhatIfError(f"--{what} {item!r}: must be a finite number >= 0")
+        if what == "fee" and number >= 10_000:
+            raise WhatIfError(f"--fee {item!r}: a fee is in bps and must be below 10000")
+        out[venue] = number
     return out
 
 
@@ -85,6 +91,10 @@ def _tick(book: BookSnapshot) -> Decimal:
 def _read(sources: Registry[Any], files: list[str]) -> list[BookSnapshot]:
     books: list[BookSnapshot] = []
     for path in files:
+        if not Path(path).exists():
+            raise WhatIfError(f"{path}: no such file")
+        if not Path(path).is_file():
+            raise WhatIfError(f"{path}: not a file")
         reader = next((r.target for r in sources if r.target.matches(path)), None)
         if reader is None:
             known = ", ".join(r.name for r in sources) or "none installed"
@@ -111,8 +121,11 @@ def route_books(
         qty = Decimal(quantity)
     except InvalidOperation:
         raise WhatIfError(f"--quantity {quantity!r}: not a number") from None
-    if qty <= 0:
-        raise WhatIfError(f"--quantity {quantity}: must be positive")
+    if not qty.is_finite() or qty <= 0:
+        raise WhatIfError(f"--quantity {quantity}: must be a finite number > 0")
+    if qty < _LOT:
+        raise WhatIfError(f"--quantity {quantity}: smaller than the lot size {_LOT}")
+    qty = (qty / _LOT).to_integral_value() * _LOT if qty % _LOT else qty
     books = _read(sources, files)
     symbols = sorted({b.symbol for b in books})
     if symbol is None:
@@ -127,19 +140,19 @@ def route_books(
     venues = [b.venue for b in books]
     if len(set(venues)) != len(venues):
         raise WhatIfError(f"two books for one venue among {', '.join(venues)}")
+    taken = "asks" if side == "buy" else "bids"
+    for book in books:
+        if not (book.asks if side == "buy" else book.bids):
+            raise WhatIfError(
+                f"{book.venue} {symbol}: the book has no {taken}: a {side} takes from the {taken}"
+            )
     fee_bps = _pairs(list(fees), "fee")
     free = _pairs(list(balances), "balance")
     for venue in [*fee_bps, *free]:
         if venue not in venues:
             raise WhatIfError(f"no book for venue {venue!r} (venues: {', '.join(venues)})")
 
-    runtime = ReplayRuntime()
-    plans = Recorder("plans", (OrderRouted, ParentOrderCompleted, ParentOrderRejected))
-    router = Router(RouterConfig(mode=mode, max_reroutes=0), venues)
-    runtime.add(plans)
-    runtime.add(router)
-    runtime.add(Recorder("risk", ()))
-    runtime.start()
+    market = MarketState()
     base, quote = symbol.split("/") if "/" in symbol else (symbol, "?")
     for book in books:
         fee = fee_bps.get(book.venue, Decimal(0)) / 10_000
@@ -150,38 +163,50 @@ def route_books(
             base=base,
             quote=quote,
             tick_size=_tick(book),
-            lot_size=Decimal("0.00000001"),
+            lot_size=_LOT,
             maker_fee=fee,
             taker_fee=fee,
         )
-        runtime.publish(InstrumentsLoaded(venue=book.venue, instruments=[instrument]))
+        market.set_instruments(book.venue, [instrument])
         amount = free.get(book.venue, _UNLIMITED)
         currency = quote if side == "buy" else base
-        runtime.publish(
-            BalancesUpdated(
-                venue=book.venue, balances={currency: Balance(total=amount, free=amount)}
-            )
-        )
-        runtime.publish(VenueConnected(venue=book.venue))
-        runtime.publish(book)
-    runtime.run()
+        state = market.venue(book.venue)
+        state.balances = {currency: Balance(total=amount, free=amount)}
+        state.connected = True
+        target = market.book(book.venue, symbol)
+        target.apply(book)
+        target.static = True
+    runtime = ReplayRuntime()
+    plans = Recorder("plans", (SliceRouted, SliceCompleted))
+    runtime.add(plans)
+    runtime.add(Router(RouterConfig(mode=mode, max_reroutes=0), venues, market))
+    runtime.add(Recorder("risk", ()))
+    runtime.start([])
+    runtime.publish(NodeReady(node="what-if"))
     runtime.send(
-        "router", SubmitParentOrder(parent_id="what-if", symbol=symbol, side=side, quantity=qty)
+        "router",
+        RouteSlice(parent_id="what-if", slice_id=1, symbol=symbol, side=side, quantity=qty),
     )
     runtime.run()
-    rejected = plans.of_type(ParentOrderRejected)
-    if rejected:
-        raise WhatIfError(rejected[0].reason)
-    routed = plans.of_type(OrderRouted)
-    if not routed:
-        done = plans.of_type(ParentOrderCompleted)
+    routed = plans.of_type(SliceRouted)
+    if not routed or not routed[0].legs:
+        done = plans.of_type(SliceCompleted)
         raise WhatIfError(done[0].reason if done else "the router made no plan")
-    plan: OrderRouted = routed[0]
+    plan: SliceRouted = routed[0]
+    by_venue: dict[str, list] = {}
+    for leg in plan.legs:
+        by_venue.setdefault(leg.venue, []).append(leg)
     allocations = [
         VenueRoute(
-            leg.venue, leg.quantity, leg.limit_price, leg.expected_average_price, leg.expected_fee
+            venue,
+            sum((leg.quantity for leg in legs), Decimal(0)),
+            max(leg.limit_price for leg in legs)
+            if side == "buy"
+            else min(leg.limit_price for leg in legs),
+            legs[0].expected_average_price,
+            sum((leg.expected_fee for leg in legs), Decimal(0)),
         )
-        for leg in plan.legs
+        for venue, legs in by_venue.items()
     ]
     filled = sum((a.quantity for a in allocations), Decimal(0))
     fees_total = sum((a.fees for a in allocations), Decimal(0))
@@ -202,7 +227,7 @@ def route_books(
         best_venue=plan.best_venue,
         best_venue_average_price=plan.best_venue_average_price,
         saving_bps_vs_best_venue=plan.saving_bps_vs_best_venue,
-        excluded=plan.excluded,
+        excluded={**plan.excluded, **plan.collared},
     )
 
 

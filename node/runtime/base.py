@@ -1,4 +1,5 @@
-"""What both runtimes share: who subscribes to what, the journal write-ahead, and supervision.
+"""What both runtimes share: the runtime protocol, who hears what, the journal write-ahead, and
+supervision.
 
 The runtimes differ only in how a message reaches a component (a pykka inbox or the replay
 queue) and where time comes from (the wall clock or the simulated one).
@@ -6,33 +7,81 @@ queue) and where time comes from (the wall clock or the simulated one).
 
 from __future__ import annotations
 
-import itertools
 import logging
+import threading
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import msgspec
 
-from node.component import Component
-from node.journal import Journal
+from node.component import Component, ComponentFactory, Envelope
+from node.journal import Journal, JournalUnwritable
 from node.messages import ComponentFailed, ComponentRestarted, HaltTrading, Message
 
 log = logging.getLogger("tradenode.runtime")
 
-ComponentFactory = Callable[[], Component]
+#: The destination recorded for a publish.
+PUBLISHED = "*"
+
+
+class Runtime(Protocol):
+    """What the node asks of a runtime, whichever it is."""
+
+    journal: Journal | None
+    journal_failure: str | None
+
+    def now(self) -> int: ...
+
+    def add(self, component: Component, factory: ComponentFactory | None = None) -> None: ...
+
+    def start(self, history: list[Envelope]) -> None: ...
+
+    def spawn(self, component: Component, factory: ComponentFactory | None = None) -> None: ...
+
+    def stop_component(self, address: str) -> None: ...
+
+    def send(self, address: str, message: Message, sender: str = "node") -> None: ...
+
+    def publish(self, message: Message, sender: str = "node") -> None: ...
+
+    def feed(
+        self,
+        address: str,
+        messages: Iterable[Message],
+        *,
+        speed: float = 1.0,
+        origin_ns: int | None = None,
+    ) -> None: ...
+
+    def run(self, stop: threading.Event | None = None) -> None: ...
+
+    def stop(self) -> None: ...
 
 
 class Subscriptions:
-    """Maps a message class to the addresses subscribed to it or to one of its bases."""
+    """Maps a message class to the addresses subscribed to it or to one of its bases, and a
+    parent order id to the component that works it (correlated delivery)."""
 
     def __init__(self) -> None:
         self._by_type: dict[type, list[str]] = {}
         self._resolved: dict[type, tuple[str, ...]] = {}
+        self.correlated: dict[str, str] = {}
 
-    def add(self, address: str, types: tuple[type[Message], ...]) -> None:
-        for t in types:
-            self._by_type.setdefault(t, []).append(address)
+    def add(self, component: Component) -> None:
+        for t in component.subscriptions:
+            self._by_type.setdefault(t, []).append(component.name)
+        if component.correlation is not None:
+            self.correlated[component.correlation] = component.name
+        self._resolved.clear()
+
+    def remove(self, component: Component) -> None:
+        for addresses in self._by_type.values():
+            while component.name in addresses:
+                addresses.remove(component.name)
+        if self.correlated.get(component.correlation or "") == component.name:
+            del self.correlated[component.correlation or ""]
         self._resolved.clear()
 
     def of(self, message_type: type) -> tuple[str, ...]:
@@ -47,6 +96,16 @@ class Subscriptions:
             resolved = self._resolved[message_type] = tuple(found)
             return resolved
 
+    def recipients(self, message: Message, sender: str) -> tuple[str, ...]:
+        """Everyone a published ``message`` goes to, each once (never back to the executor
+        that published it about its own parent)."""
+        addresses = self.of(message.__class__)
+        if message.correlated:
+            owner = self.correlated.get(message.parent_id)  # type: ignore[attr-defined]
+            if owner is not None and owner != sender and owner not in addresses:
+                return (*addresses, owner)
+        return addresses
+
 
 class RestartPolicy(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """How a failed component is brought back: bounded retries with exponential backoff."""
@@ -54,6 +113,14 @@ class RestartPolicy(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     max_restarts: int = 3
     backoff_ms: float = 100.0
     backoff_factor: float = 2.0
+
+    def __post_init__(self) -> None:
+        if self.max_restarts < 0:
+            raise ValueError(f"max_restarts must be >= 0, got {self.max_restarts}")
+        if not 0 <= self.backoff_ms < 3_600_000:
+            raise ValueError(f"backoff_ms must be in [0, 3600000), got {self.backoff_ms}")
+        if not 1 <= self.backoff_factor <= 10:
+            raise ValueError(f"backoff_factor must be in [1, 10], got {self.backoff_factor}")
 
     def delay_ns(self, attempt: int) -> int:
         return int(self.backoff_ms * 1e6 * self.backoff_factor ** (attempt - 1))
@@ -67,6 +134,7 @@ class Hosted:
     factory: ComponentFactory | None
     failures: int = 0
     down: bool = False
+    stopped: bool = False
     #: messages that arrived while it was down, each with its journal seq (0: not journaled)
     parked: list[tuple[Message, int]] = field(default_factory=list)
     failed_at_seq: int = 0  # the journal's last seq when it failed: its restore stops there
@@ -79,6 +147,13 @@ class FailureDecision:
     halt: HaltTrading | None
 
 
+def describe_error(exc: BaseException) -> str:
+    """``Type: message at file:line`` of where it was raised: enough to find it, no traceback."""
+    frame = traceback.extract_tb(exc.__traceback__)[-1:] if exc.__traceback__ else []
+    where = f" at {frame[0].filename}:{frame[0].lineno}" if frame else ""
+    return f"{type(exc).__name__}: {exc}{where}"
+
+
 def decide_on_failure(
     hosted: Hosted, exc: BaseException, policy: RestartPolicy, now: int
 ) -> FailureDecision:
@@ -89,9 +164,7 @@ def decide_on_failure(
     hosted.failures += 1
     hosted.down = True
     name = hosted.component.name
-    frame = traceback.extract_tb(exc.__traceback__)[-1:] if exc.__traceback__ else []
-    where = f" at {frame[0].filename}:{frame[0].lineno}" if frame else ""
-    error = f"{type(exc).__name__}: {exc}{where}"
+    error = describe_error(exc)
     restarting = hosted.factory is not None and hosted.failures <= policy.max_restarts
     log.error("component %s failed (attempt %d): %s", name, hosted.failures, error)
     failed = ComponentFailed(
@@ -103,18 +176,73 @@ def decide_on_failure(
     return FailureDecision(None, (failed,), HaltTrading(reason=reason, ts=now))
 
 
+def history_for(
+    component: Component, journal: Journal | None, upto_seq: int | None = None
+) -> Iterator[Envelope]:
+    """The journal a component restores from: its parent's rows when it works one (an
+    executor), else every row; up to ``upto_seq`` when given."""
+    if journal is None:
+        return iter(())
+    return journal.envelopes(correlation=component.correlation, upto_seq=upto_seq)
+
+
 def rebuild(hosted: Hosted, journal: Journal | None, now: int) -> ComponentRestarted:
     """Replace a failed component with a fresh one rebuilt from the journal.
 
-    It is restored from what was journaled up to its failure, less the messages parked for it:
-    those are delivered after the rebuild, so each is applied exactly once.
+    The failed one's ``on_stop`` runs first (it may hold sockets and threads). The new one is
+    restored from what was journaled up to the failure, less the messages parked for it: those
+    are delivered after the rebuild, so each is applied exactly once.
     """
     assert hosted.factory is not None
+    old = hosted.component
+    try:
+        old.on_stop()
+    except Exception as exc:  # a broken component may fail to stop too; it is replaced anyway
+        log.warning("component %s: on_stop failed: %s", old.name, describe_error(exc))
     hosted.component = hosted.factory()
-    if journal is not None:
-        upto = hosted.failed_at_seq
-        pending = {seq for _, seq in hosted.parked if seq}
-        entries = itertools.takewhile(lambda e: e.seq <= upto, journal.entries())
-        hosted.component.restore(e.message for e in entries if e.seq not in pending)
+    pending = {seq for _, seq in hosted.parked if seq}
+    history = history_for(hosted.component, journal, hosted.failed_at_seq)
+    hosted.component.restore(e for e in history if e.seq not in pending)
     hosted.down = False
     return ComponentRestarted(component=hosted.component.name, attempt=hosted.failures, ts=now)
+
+
+class JournalGate:
+    """Writes ahead to the journal; after the first failed write, nothing journaled moves.
+
+    A message that cannot be recorded must not take effect (an order the journal does not hold
+    could be sent twice after a restart), so once the journal fails every journaled send and
+    publish is dropped, ``failure`` says why, and ``on_failure`` lets the node stop.
+    """
+
+    def __init__(self, journal: Journal | None, on_failure: Callable[[str], None]) -> None:
+        self.journal = journal
+        self.failure: str | None = None
+        self._on_failure = on_failure
+        self._lock = threading.Lock()
+
+    def write(self, message: Message, sender: str, destination: str) -> int | None:
+        """The seq written (0 for a message that is not journaled), or None: do not deliver."""
+        journal = self.journal
+        if journal is None or not message.journaled:
+            return 0
+        if self.failure is not None:
+            return None
+        try:
+            return journal.append(message, sender=sender, destination=destination)
+        except JournalUnwritable as exc:
+            with self._lock:
+                first = self.failure is None
+                if first:
+                    self.failure = str(exc)
+            if first:
+                log.critical("journal write failed: %s; trading halted, nothing more is sent", exc)
+                self._on_failure(str(exc))
+            return None
+
+
+def call_guarded(what: str, fn: Callable[[], Any]) -> None:
+    try:
+        fn()
+    except Exception as exc:
+        log.error("%s failed: %s", what, describe_error(exc))

@@ -23,15 +23,18 @@ from typing import Any
 
 import pykka
 
-from node.component import Component
+from node.component import Component, ComponentFactory, Envelope
 from node.journal import Journal
 from node.messages import DataSourceFailed, Message, TimerFired
 from node.runtime.base import (
-    ComponentFactory,
+    PUBLISHED,
     Hosted,
+    JournalGate,
     RestartPolicy,
     Subscriptions,
     decide_on_failure,
+    describe_error,
+    history_for,
     rebuild,
 )
 
@@ -42,34 +45,60 @@ class _Restart:
     """Tells an actor to rebuild its failed component."""
 
 
+class _Call:
+    """Runs a callback on the actor's thread (results handed back from an event loop)."""
+
+    __slots__ = ("fn",)
+
+    def __init__(self, fn: Callable[[], None]) -> None:
+        self.fn = fn
+
+
 class _ComponentActor(pykka.ThreadingActor):
-    def __init__(self, runtime: LiveRuntime, hosted: Hosted) -> None:
+    def __init__(
+        self, runtime: LiveRuntime, hosted: Hosted, history: Iterable[Envelope] | None
+    ) -> None:
         super().__init__()
         self.runtime = runtime
         self.hosted = hosted
+        self._history = history
 
     @staticmethod
     def _create_actor_inbox() -> Any:
         return queue.SimpleQueue()
 
     def on_start(self) -> None:
-        component = self.hosted.component
+        # Wait until every component of the start has an address: a component's first publish
+        # must reach the ones started after it (their inboxes queue it until they run).
+        self.runtime._all_addressed.wait()
+        hosted = self.hosted
+        component = hosted.component
         component.bind(_LiveContext(self.runtime, component.name))
-        component.restore(self.runtime.history)
-        component.on_start()
+        history = self._history
+        self._history = None
+        try:
+            component.restore(
+                history if history is not None else history_for(component, self.runtime.journal)
+            )
+            component.on_start()
+        except Exception as exc:  # a component that cannot start is a failure like any other
+            self.runtime._on_failure(hosted, exc)
 
     def on_receive(self, item: Any) -> Any:
-        """``item`` is ``(message, journal seq)``, or ``_Restart``."""
+        """``item`` is ``(message, journal seq)``, a ``_Call``, or ``_Restart``."""
         hosted = self.hosted
-        if item.__class__ is _Restart:
+        cls = item.__class__
+        if cls is _Restart:
             self._restart()
             return None
         if hosted.down:
             hosted.parked.append(item)
             return None
-        message = item[0]
         try:
-            hosted.component.on_message(message)
+            if cls is _Call:
+                item.fn()
+            else:
+                hosted.component.on_message(item[0])
         except Exception as exc:
             self.runtime._on_failure(hosted, exc)
         return None
@@ -90,18 +119,22 @@ class _ComponentActor(pykka.ThreadingActor):
 
     def on_stop(self) -> None:
         if not self.hosted.down:
-            self.hosted.component.on_stop()
+            try:
+                self.hosted.component.on_stop()
+            except Exception as exc:
+                log.error(
+                    "component %s: on_stop failed: %s",
+                    self.hosted.component.name,
+                    describe_error(exc),
+                )
 
 
 class _LiveContext:
-    __slots__ = ("_name", "_rt", "publish", "send")
+    __slots__ = ("_name", "_rt")
 
     def __init__(self, runtime: LiveRuntime, name: str) -> None:
         self._rt = runtime
         self._name = name
-        # The runtime's own bound methods: a component's send is one call, not two (hot path).
-        self.send = runtime.send
-        self.publish = runtime.publish
 
     @property
     def name(self) -> str:
@@ -110,11 +143,20 @@ class _LiveContext:
     def now(self) -> int:
         return time.time_ns()
 
-    def schedule(self, delay_ns: int, name: str, payload: Any = None) -> int:
-        return self._rt.clock.call_later(
+    def send(self, address: str, message: Message) -> None:
+        self._rt.send(address, message, self._name)
+
+    def publish(self, message: Message) -> None:
+        self._rt.publish(message, self._name)
+
+    def schedule(
+        self, delay_ns: int, name: str, payload: Any = None, *, background: bool = False
+    ) -> int:
+        rt, address = self._rt, self._name
+        return rt.clock.call_later(
             delay_ns,
-            lambda: self._rt.send(
-                self._name, TimerFired(name=name, payload=payload, ts=time.time_ns())
+            lambda: rt.deliver(
+                address, TimerFired(name=name, payload=payload, ts=time.time_ns()), 0
             ),
         )
 
@@ -123,6 +165,18 @@ class _LiveContext:
 
     def address_exists(self, address: str) -> bool:
         return address in self._rt.refs
+
+    def spawn(self, component: Component, factory: ComponentFactory | None = None) -> None:
+        self._rt.spawn(component, factory)
+
+    def stop(self, address: str) -> None:
+        self._rt.stop_component(address)
+
+    def call_soon(self, callback: Callable[[], None]) -> None:
+        self._rt.call_soon(self._name, callback)
+
+    def feed(self, messages: Iterable[Message], *, speed: float = 1.0) -> None:
+        self._rt.feed(self._name, messages, speed=speed, sender=self._name)
 
 
 class Clock:
@@ -180,12 +234,13 @@ class Clock:
 
 
 class LiveRuntime:
-    """Hosts components in pykka threads; the same API as ``ReplayRuntime`` where it matters."""
+    """Hosts components in pykka threads; the same protocol as ``ReplayRuntime``."""
 
     def __init__(
         self, *, journal: Journal | None = None, restart_policy: RestartPolicy | None = None
     ) -> None:
         self.journal = journal
+        self.gate = JournalGate(journal, self._journal_failed)
         self.policy = restart_policy or RestartPolicy()
         self.subscriptions = Subscriptions()
         self.hosted: dict[str, Hosted] = {}
@@ -193,96 +248,139 @@ class LiveRuntime:
         self.refs: dict[str, pykka.ActorRef[Any]] = {}
         self.clock = Clock()
         self._feeders: list[threading.Thread] = []
-        self.history: list[Message] = []
         self._stopping = threading.Event()
+        self._lock = threading.RLock()  # guards hosted/order/refs against spawn and stop
+        self._run_stop: threading.Event | None = None
+        self._all_addressed = threading.Event()
+        self.started = False
+
+    @property
+    def journal_failure(self) -> str | None:
+        return self.gate.failure
 
     def now(self) -> int:
         return time.time_ns()
 
     def add(self, component: Component, factory: ComponentFactory | None = None) -> None:
-        if component.name in self.hosted:
-            raise ValueError(f"two components named {component.name!r}")
-        self.hosted[component.name] = Hosted(component, factory)
-        self.order.append(component.name)
-        self.subscriptions.add(component.name, component.subscriptions)
+        with self._lock:
+            if component.name in self.hosted:
+                raise ValueError(f"two components named {component.name!r}")
+            self.hosted[component.name] = Hosted(component, factory)
+            self.order.append(component.name)
+            self.subscriptions.add(component)
 
-    def start(self) -> None:
-        """Read and verify the whole journal once (here, in the caller's thread, so a damaged
-        journal stops the start), then start one actor per component in order."""
-        self.history = list(self.journal.messages()) if self.journal is not None else []
-        for name in self.order:
-            self.refs[name] = _ComponentActor.start(self, self.hosted[name])
+    def start(self, history: list[Envelope]) -> None:
+        """Start one actor per component, in order, each restored from ``history``; none runs
+        its ``on_start`` before every one has its address."""
+        self.started = True
+        for name in list(self.order):
+            self.refs[name] = _ComponentActor.start(self, self.hosted[name], history)
+        self._all_addressed.set()
 
-    def add_source(
-        self, messages: Iterable[Message], to: str | None = None, speed: float = 1.0
+    def spawn(self, component: Component, factory: ComponentFactory | None = None) -> None:
+        """Host ``component`` now, in its own actor, restored from its journal rows."""
+        with self._lock:
+            self.add(component, factory)
+            self.refs[component.name] = _ComponentActor.start(
+                self, self.hosted[component.name], None
+            )
+
+    def stop_component(self, address: str) -> None:
+        with self._lock:
+            hosted = self.hosted.pop(address, None)
+            ref = self.refs.pop(address, None)
+            if hosted is None:
+                return
+            self.order.remove(address)
+            self.subscriptions.remove(hosted.component)
+            hosted.stopped = True
+        if ref is not None:
+            # Not blocking: the caller may be the actor that this one is sending to.
+            with contextlib.suppress(pykka.ActorDeadError):
+                ref.stop(block=False)
+
+    def feed(
+        self,
+        address: str,
+        messages: Iterable[Message],
+        *,
+        speed: float = 1.0,
+        origin_ns: int | None = None,
+        sender: str = "node",
     ) -> None:
-        """Play a recorded stream paced in wall-clock time (``speed`` × real time)."""
+        """Play a time-ordered stream to ``address`` paced in wall-clock time: a message is due
+        ``(ts - origin) / speed`` after now (origin: the first message's ts by default)."""
 
         def feed() -> None:
             try:
                 play()
             except Exception as exc:  # the data broke off: say so where it was going
-                log.error("data source for %s failed: %s", to or "subscribers", exc)
-                failed = DataSourceFailed(address=to or "*", error=str(exc), ts=time.time_ns())
-                with contextlib.suppress(pykka.ActorDeadError):
+                log.error("data fed to %s failed: %s", address, exc)
+                failed = DataSourceFailed(address=address, error=str(exc), ts=time.time_ns())
+                with contextlib.suppress(pykka.ActorDeadError, KeyError):
                     self.publish(failed)
 
         def play() -> None:
             start_wall = time.monotonic_ns()
-            first_ts: int | None = None
+            origin = origin_ns
             for message in messages:
                 if self._stopping.is_set():
                     return
-                first_ts = message.ts if first_ts is None else first_ts
-                due = start_wall + (message.ts - first_ts) / speed
+                origin = message.ts if origin is None else origin
+                due = start_wall + (message.ts - origin) / speed
                 delay = (due - time.monotonic_ns()) / 1e9
                 if delay > 0 and self._stopping.wait(delay):
                     return
                 try:
-                    if to is None:
-                        self.publish(message)
-                    else:
-                        self.send(to, message)
-                except pykka.ActorDeadError:
+                    self.send(address, message, sender)
+                except (pykka.ActorDeadError, KeyError):
                     return
 
-        thread = threading.Thread(target=feed, name="tradenode-feed", daemon=True)
+        thread = threading.Thread(target=feed, name=f"tradenode-feed-{address}", daemon=True)
         self._feeders.append(thread)
         thread.start()
 
-    def send(self, address: str, message: Message) -> None:
+    def send(self, address: str, message: Message, sender: str = "node") -> None:
         ref = self.refs.get(address)
         if ref is None:
             raise KeyError(f"no component at address {address!r}")
-        seq = self.journal.append(message) if self.journal is not None and message.journaled else 0
+        seq = self.gate.write(message, sender, address)
+        if seq is None:
+            return
         try:
             ref.tell((message, seq))
         except pykka.ActorDeadError:
             self._undeliverable(address, message)
 
     def deliver(self, address: str, message: Message, seq: int) -> None:
-        """Hand a message that is already in the journal (at ``seq``) to one component."""
+        """Hand a message that is already journaled (or never is) to one component."""
         ref = self.refs.get(address)
         if ref is None:
-            raise KeyError(f"no component at address {address!r}")
+            return  # stopped meanwhile (a timer of a finished executor)
         try:
             ref.tell((message, seq))
         except pykka.ActorDeadError:
             self._undeliverable(address, message)
 
-    def _undeliverable(self, address: str, message: Message) -> None:
-        if not self._stopping.is_set():
-            raise pykka.ActorDeadError(f"component {address!r} is not running")
-        # Shutting down: the receiver already stopped. The message is in the journal if it is
-        # journaled; say so rather than fail the sender.
-        log.warning(
-            "during shutdown, %s was stopped before %s reached it", address, type(message).__name__
-        )
+    def call_soon(self, address: str, callback: Callable[[], None]) -> None:
+        ref = self.refs.get(address)
+        if ref is None:
+            return
+        with contextlib.suppress(pykka.ActorDeadError):
+            ref.tell(_Call(callback))
 
-    def publish(self, message: Message) -> None:
-        seq = self.journal.append(message) if self.journal is not None and message.journaled else 0
+    def _undeliverable(self, address: str, message: Message) -> None:
+        if not self._stopping.is_set() and address in self.hosted:
+            raise pykka.ActorDeadError(f"component {address!r} is not running")
+        # Shutting down or stopped: the message is in the journal if it is journaled.
+        log.info("%s was stopped before %s reached it", address, type(message).__name__)
+
+    def publish(self, message: Message, sender: str = "node") -> None:
+        seq = self.gate.write(message, sender, PUBLISHED)
+        if seq is None:
+            return
         refs = self.refs
-        for address in self.subscriptions.of(type(message)):
+        for address in self.subscriptions.recipients(message, sender):
             ref = refs.get(address)
             if ref is not None:
                 try:
@@ -297,20 +395,37 @@ class LiveRuntime:
         hosted.failed_at_seq = self.journal.last_seq if self.journal is not None else 0
         name = hosted.component.name
         if decision.restart_after_ns is not None:
-            self.clock.call_later(
-                decision.restart_after_ns, lambda: self.refs[name].tell(_Restart())
-            )
+
+            def restart() -> None:
+                ref = self.refs.get(name)
+                if ref is not None:
+                    ref.tell(_Restart())
+
+            self.clock.call_later(decision.restart_after_ns, restart)
         elif decision.halt is not None and "risk" in self.refs:
             self.send("risk", decision.halt)
+
+    def _journal_failed(self, reason: str) -> None:
+        if self._run_stop is not None:
+            self._run_stop.set()
+
+    def run(self, stop: threading.Event | None = None) -> None:
+        """Block until ``stop`` is set (a signal, the node, or a journal that failed)."""
+        self._run_stop = stop = stop or threading.Event()
+        if self.gate.failure is not None:
+            return
+        stop.wait()
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop components in reverse start order, each after it has drained its inbox."""
         self._stopping.set()
         for thread in self._feeders:
             thread.join(timeout=timeout)
-        for name in reversed(self.order):
+        for name in reversed(list(self.order)):
             ref = self.refs.get(name)
             if ref is not None:
-                ref.stop(block=True, timeout=timeout)
+                with contextlib.suppress(pykka.ActorDeadError):
+                    ref.stop(block=True, timeout=timeout)
         self.refs.clear()
         self.clock.stop()
+        self.started = False

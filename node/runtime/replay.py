@@ -2,58 +2,89 @@
 
 Ordering rule (what makes a run deterministic): messages sent or published "now" are delivered
 first-in first-out before the clock moves; then the clock jumps to the earliest of the next timer
-and the next recorded event (timers first on a tie, then sources in the order they were added).
-Nothing here reads the wall clock.
+and the next fed message (timers first on a tie, then feeds in the order they were added). A run
+ends when nothing is pending but background timers. Nothing here reads the wall clock.
 """
 
 from __future__ import annotations
 
 import heapq
 import itertools
+import logging
+import threading
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from node.component import Component
+from node.component import Component, ComponentFactory, Envelope
 from node.journal import Journal
 from node.messages import DataSourceFailed, Message, TimerFired
 from node.runtime.base import (
-    ComponentFactory,
+    PUBLISHED,
     Hosted,
+    JournalGate,
     RestartPolicy,
     Subscriptions,
     decide_on_failure,
+    describe_error,
+    history_for,
     rebuild,
 )
+
+log = logging.getLogger("tradenode.replay")
 
 _RESTART = "__restart__"
 
 
+class _Call:
+    __slots__ = ("fn",)
+
+    def __init__(self, fn: Callable[[], None]) -> None:
+        self.fn = fn
+
+
 class _ReplayContext:
-    __slots__ = ("_name", "_rt", "publish", "send")
+    __slots__ = ("_name", "_rt")
 
     def __init__(self, runtime: ReplayRuntime, name: str) -> None:
         self._rt = runtime
         self._name = name
-        # The runtime's own bound methods: a component's send is one call, not two (hot path).
-        self.send = runtime.send
-        self.publish = runtime.publish
 
     @property
     def name(self) -> str:
         return self._name
 
     def now(self) -> int:
-        return self._rt.now
+        return self._rt.clock
 
-    def schedule(self, delay_ns: int, name: str, payload: Any = None) -> int:
-        return self._rt.schedule(self._name, delay_ns, name, payload)
+    def send(self, address: str, message: Message) -> None:
+        self._rt.send(address, message, self._name)
+
+    def publish(self, message: Message) -> None:
+        self._rt.publish(message, self._name)
+
+    def schedule(
+        self, delay_ns: int, name: str, payload: Any = None, *, background: bool = False
+    ) -> int:
+        return self._rt.schedule(self._name, delay_ns, name, payload, background)
 
     def cancel_timer(self, timer_id: int) -> None:
         self._rt.cancel_timer(timer_id)
 
     def address_exists(self, address: str) -> bool:
         return address in self._rt.hosted
+
+    def spawn(self, component: Component, factory: ComponentFactory | None = None) -> None:
+        self._rt.spawn(component, factory)
+
+    def stop(self, address: str) -> None:
+        self._rt.stop_component(address)
+
+    def call_soon(self, callback: Callable[[], None]) -> None:
+        self._rt.call_soon(self._name, callback)
+
+    def feed(self, messages: Iterable[Message], *, speed: float = 1.0) -> None:
+        self._rt.feed(self._name, messages, speed=speed, sender=self._name)
 
 
 class ReplayRuntime:
@@ -66,113 +97,187 @@ class ReplayRuntime:
         journal: Journal | None = None,
         restart_policy: RestartPolicy | None = None,
     ) -> None:
-        self.now = start_ns
+        self.clock = start_ns
         self.journal = journal
+        self.gate = JournalGate(journal, self._journal_failed)
         self.policy = restart_policy or RestartPolicy()
         self.hosted: dict[str, Hosted] = {}
         self.order: list[str] = []
         self.subscriptions = Subscriptions()
-        self._ready: deque[tuple[str, Message, int]] = deque()
+        self._ready: deque[tuple[str, Any, int]] = deque()
+        # (due, timer id, address, fired message; None = restart), foreground ids pending
         self._timers: list[tuple[int, int, str, Message | None]] = []
+        self._foreground: set[int] = set()
         self._canceled: set[int] = set()
         self._timer_ids = itertools.count(1)
-        self._sources: list[tuple[int, int, Message, str | None, Iterator[Message]]] = []
-        self._source_ids = itertools.count()
+        # (due, feed id, next message, address, the rest of the stream, sender)
+        self._feeds: list[tuple[int, int, Message, str, Iterator[Message], str]] = []
+        self._feed_ids = itertools.count()
         self.delivered = 0
         self.started = False
-        self.history: list[Message] = []
 
-    # -- building -----------------------------------------------------------------------------
+    # -- the protocol ---------------------------------------------------------------------------
+
+    @property
+    def journal_failure(self) -> str | None:
+        return self.gate.failure
+
+    def now(self) -> int:
+        return self.clock
 
     def add(self, component: Component, factory: ComponentFactory | None = None) -> None:
         if component.name in self.hosted:
             raise ValueError(f"two components named {component.name!r}")
         self.hosted[component.name] = Hosted(component, factory)
         self.order.append(component.name)
-        self.subscriptions.add(component.name, component.subscriptions)
-        if self.started:
-            self._start_one(component)
+        self.subscriptions.add(component)
 
-    def add_source(self, messages: Iterable[Message], to: str | None = None) -> None:
-        """Merge a time-ordered stream of recorded messages in; ``to`` None means publish."""
-        iterator = iter(messages)
-        first = next(iterator, None)
-        if first is not None:
-            heapq.heappush(self._sources, (first.ts, next(self._source_ids), first, to, iterator))
-
-    def start(self) -> None:
-        """Start every component, after the whole journal has been read and verified once:
-        a damaged journal stops the start here, whether or not a component keeps history."""
-        self.history = list(self.journal.messages()) if self.journal is not None else []
+    def start(self, history: list[Envelope]) -> None:
+        """Restore every component from ``history`` (the journal, read once), then start each."""
         self.started = True
+        for name in self.order:
+            component = self.hosted[name].component
+            component.bind(_ReplayContext(self, name))
+            component.restore(history)
         for name in list(self.order):
-            self._start_one(self.hosted[name].component)
+            self._start_one(self.hosted[name])
 
-    def _start_one(self, component: Component) -> None:
+    def _start_one(self, hosted: Hosted) -> None:
+        try:
+            hosted.component.on_start()
+        except Exception as exc:
+            self._on_failure(hosted, exc)
+
+    def spawn(self, component: Component, factory: ComponentFactory | None = None) -> None:
+        """Host ``component`` now: restored from its journal rows and started at once."""
+        self.add(component, factory)
         component.bind(_ReplayContext(self, component.name))
-        component.restore(self.history)
-        component.on_start()
+        component.restore(history_for(component, self.journal))
+        self._start_one(self.hosted[component.name])
+
+    def stop_component(self, address: str) -> None:
+        hosted = self.hosted.pop(address, None)
+        if hosted is None:
+            return
+        self.order.remove(address)
+        self.subscriptions.remove(hosted.component)
+        hosted.stopped = True
+        if not hosted.down:
+            try:
+                hosted.component.on_stop()
+            except Exception as exc:
+                log.error("component %s: on_stop failed: %s", address, describe_error(exc))
 
     def stop(self) -> None:
-        for name in reversed(self.order):
-            hosted = self.hosted[name]
-            if not hosted.down:
-                hosted.component.on_stop()
+        for name in reversed(list(self.order)):
+            self.stop_component(name)
         self.started = False
 
-    # -- messaging ----------------------------------------------------------------------------
+    # -- messaging ------------------------------------------------------------------------------
 
-    def send(self, address: str, message: Message) -> None:
+    def send(self, address: str, message: Message, sender: str = "node") -> None:
         if address not in self.hosted:
             raise KeyError(f"no component at address {address!r}")
-        seq = self.journal.append(message) if self.journal is not None and message.journaled else 0
-        self._ready.append((address, message, seq))
+        seq = self.gate.write(message, sender, address)
+        if seq is not None:
+            self._ready.append((address, message, seq))
 
-    def publish(self, message: Message) -> None:
-        seq = self.journal.append(message) if self.journal is not None and message.journaled else 0
+    def publish(self, message: Message, sender: str = "node") -> None:
+        seq = self.gate.write(message, sender, PUBLISHED)
+        if seq is None:
+            return
         ready = self._ready
-        for address in self.subscriptions.of(type(message)):
+        for address in self.subscriptions.recipients(message, sender):
             ready.append((address, message, seq))
 
-    def schedule(self, address: str, delay_ns: int, name: str, payload: Any = None) -> int:
+    def schedule(
+        self,
+        address: str,
+        delay_ns: int,
+        name: str,
+        payload: Any = None,
+        background: bool = False,
+    ) -> int:
         timer_id = next(self._timer_ids)
-        due = self.now + max(0, int(delay_ns))
+        due = self.clock + max(0, int(delay_ns))
         heapq.heappush(
             self._timers, (due, timer_id, address, TimerFired(name=name, payload=payload, ts=due))
         )
+        if not background:
+            self._foreground.add(timer_id)
         return timer_id
 
     def cancel_timer(self, timer_id: int) -> None:
         self._canceled.add(timer_id)
+        self._foreground.discard(timer_id)
 
-    # -- running ------------------------------------------------------------------------------
+    def call_soon(self, address: str, callback: Callable[[], None]) -> None:
+        self._ready.append((address, _Call(callback), 0))
 
-    def _deliver(self, address: str, message: Message, seq: int = 0) -> None:
-        hosted = self.hosted[address]
+    def feed(
+        self,
+        address: str,
+        messages: Iterable[Message],
+        *,
+        speed: float = 1.0,
+        origin_ns: int | None = None,
+        sender: str = "node",
+    ) -> None:
+        """Merge a time-ordered stream in; each message goes to ``address`` at its ``ts``.
+
+        Simulated time has no pace, so ``speed`` and ``origin_ns`` do not apply here."""
+        iterator = iter(messages)
+        try:
+            first = next(iterator, None)
+        except Exception as exc:
+            self._feed_failed(address, exc)
+            return
+        if first is not None:
+            entry = (first.ts, next(self._feed_ids), first, address, iterator, sender)
+            heapq.heappush(self._feeds, entry)
+
+    def next_event_ns(self) -> int | None:
+        """When the next fed message or timer is due (None: nothing pending)."""
+        times = [t[0] for t in (self._timers[:1] + self._feeds[:1])]
+        return min(times) if times else None
+
+    # -- running --------------------------------------------------------------------------------
+
+    def _deliver(self, address: str, message: Any, seq: int = 0) -> None:
+        hosted = self.hosted.get(address)
+        if hosted is None:
+            return  # stopped meanwhile; a journaled message is on record all the same
         if hosted.down:
             hosted.parked.append((message, seq))
             return
         self.delivered += 1
         try:
-            hosted.component.on_message(message)
+            if message.__class__ is _Call:
+                message.fn()
+            else:
+                hosted.component.on_message(message)
         except Exception as exc:
             self._on_failure(hosted, exc)
 
     def _on_failure(self, hosted: Hosted, exc: Exception) -> None:
-        decision = decide_on_failure(hosted, exc, self.policy, self.now)
+        decision = decide_on_failure(hosted, exc, self.policy, self.clock)
         for event in decision.events:
             self.publish(event)
         hosted.failed_at_seq = self.journal.last_seq if self.journal is not None else 0
         if decision.restart_after_ns is not None:
-            due = self.now + decision.restart_after_ns
-            heapq.heappush(self._timers, (due, next(self._timer_ids), hosted.component.name, None))
+            due = self.clock + decision.restart_after_ns
+            timer_id = next(self._timer_ids)
+            self._foreground.add(timer_id)
+            heapq.heappush(self._timers, (due, timer_id, hosted.component.name, None))
         elif decision.halt is not None and "risk" in self.hosted:
             self.send("risk", decision.halt)
 
     def _restart(self, address: str) -> None:
-        hosted = self.hosted[address]
+        hosted = self.hosted.get(address)
+        if hosted is None:
+            return
         try:
-            restarted = rebuild(hosted, self.journal, self.now)
+            restarted = rebuild(hosted, self.journal, self.clock)
             hosted.component.bind(_ReplayContext(self, address))
             hosted.component.on_start()
         except Exception as exc:  # a rebuild that fails is one more failure, not a crash
@@ -183,61 +288,65 @@ class ReplayRuntime:
         for message, seq in parked:
             self._deliver(address, message, seq)
 
-    def run(self, until_ns: int | None = None) -> int:
-        """Process events until none is left (or the clock would pass ``until_ns``).
-
-        Returns the number of messages delivered during this call.
-        """
+    def run(self, stop: threading.Event | None = None, until_ns: int | None = None) -> int:
+        """Process events until only background timers are left (or the clock would pass
+        ``until_ns``, or ``stop`` is set). Returns the number of deliveries in this call."""
         before = self.delivered
-        ready, timers, sources = self._ready, self._timers, self._sources
+        ready, timers, feeds = self._ready, self._timers, self._feeds
+        foreground = self._foreground
         deliver = self._deliver
+        heappop, heapreplace = heapq.heappop, heapq.heapreplace
         while True:
             while ready:
                 deliver(*ready.popleft())
-            t_timer = timers[0][0] if timers else None
-            t_source = sources[0][0] if sources else None
-            if t_timer is None and t_source is None:
+            if (stop is not None and stop.is_set()) or self.gate.failure is not None:
                 break
-            if t_source is None or (t_timer is not None and t_timer <= t_source):
+            t_timer = timers[0][0] if timers else None
+            t_feed = feeds[0][0] if feeds else None
+            if t_feed is None and not foreground and (until_ns is None or t_timer is None):
+                break  # nothing but background timers: the replay is over
+            if t_timer is not None and (t_feed is None or t_timer <= t_feed):
                 if until_ns is not None and t_timer > until_ns:
                     break
-                due, timer_id, address, fired = heapq.heappop(timers)
-                self.now = max(self.now, due)
+                due, timer_id, address, fired = heappop(timers)
+                if due > self.clock:
+                    self.clock = due
                 if timer_id in self._canceled:
                     self._canceled.discard(timer_id)
-                elif fired is None:
+                    continue
+                foreground.discard(timer_id)
+                if fired is None:
                     self._restart(address)
                 else:
                     deliver(address, fired)
             else:
-                if until_ns is not None and t_source > until_ns:
+                if until_ns is not None and t_feed > until_ns:
                     break
-                ts, sid, message, to, iterator = sources[0]
-                self.now = max(self.now, ts)
+                ts, fid, message, address, iterator, sender = feeds[0]
+                if ts > self.clock:
+                    self.clock = ts
                 try:
                     following = next(iterator, None)
                 except Exception as exc:  # the data broke off: say so where it was going
                     following = None
-                    self._source_failed(to, exc)
+                    self._feed_failed(address, exc)
                 if following is None:
-                    heapq.heappop(sources)
+                    heappop(feeds)
                 else:
                     if following.ts < ts:
-                        raise ValueError(
-                            f"recorded source goes back in time: {following.ts} after {ts}"
-                        )
-                    heapq.heapreplace(sources, (following.ts, sid, following, to, iterator))
-                if to is None:
-                    self.publish(message)
-                else:
-                    self.send(to, message)
-        if until_ns is not None:
-            self.now = max(self.now, until_ns)
+                        raise ValueError(f"fed stream goes back in time: {following.ts} after {ts}")
+                    heapreplace(feeds, (following.ts, fid, following, address, iterator, sender))
+                self.send(address, message, sender)
+        if until_ns is not None and until_ns > self.clock:
+            self.clock = until_ns
         return self.delivered - before
 
-    def _source_failed(self, to: str | None, exc: Exception) -> None:
-        self.publish(DataSourceFailed(address=to or "*", error=str(exc), ts=self.now))
+    def _feed_failed(self, address: str, exc: Exception) -> None:
+        self.publish(DataSourceFailed(address=address, error=str(exc), ts=self.clock))
+
+    def _journal_failed(self, reason: str) -> None:
+        """``run`` notices ``gate.failure`` and returns; nothing journaled moves meanwhile."""
 
     def advance(self, delta_ns: int) -> int:
         """Run everything due within the next ``delta_ns`` and move the clock by that much."""
-        return self.run(until_ns=self.now + delta_ns)
+        return self.run(until_ns=self.clock + delta_ns)

@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 import tradenode_sim
 
-from node.cli import demo_config_path, main
+from node.cli import main
+from node.cli.common import demo_config_path
 from node.config import ConfigError, load_config
 from node.plugins import load_plugins
 
@@ -196,7 +197,7 @@ def test_journal_prints_json_lines_after_a_demo_run(demo_journal_lines, work):
         (rows,) = db.execute("SELECT count(*) FROM journal").fetchone()
     assert len(entries) == rows > 0
     types = [e["message"]["type"] for e in entries]
-    for kind in ("InstrumentsLoaded", "OrderRouted", "SubmitOrder", "OrderFilled"):
+    for kind in ("InstrumentsLoaded", "SliceRouted", "SubmitOrder", "OrderFilled"):
         assert kind in types
     completed = [e["message"] for e in entries if e["message"]["type"] == "ParentOrderCompleted"]
     assert {c["parent_id"]: c["status"] for c in completed} == {
@@ -311,7 +312,7 @@ quantity = "2"
     )
     assert main(["run", str(config)]) == 0
     out = capsys.readouterr().out
-    assert "small-buy: filled 2" in out
+    assert "small-buy (route): filled 2" in out
     assert "final balances" in out
     assert (tmp_path / "small.journal.sqlite").exists()
     assert main(["journal", str(config)]) == 0

@@ -14,11 +14,11 @@ from pathlib import Path
 import msgspec
 import pytest
 from tradenode_sim.config import SimVenueConfig
-from tradenode_sim.venue import SimVenue
 
-from node.cli import demo_config_path
+from node.cli.common import demo_config_path
 from node.config import ConfigError, NodeConfig, Secret, _env_fields, load_config, secret
 from node.plugins import load_plugins
+from node.venue import Venue
 
 D = Decimal
 
@@ -228,9 +228,13 @@ class KeyedVenueConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
     sub: dict[str, SimVenueConfig] = {}
 
 
+class KeyedVenue(Venue):
+    """A venue whose config holds secrets' names; it never connects in these tests."""
+
+
 def keyed(plugins):
     plugins.venues.current_plugin = "test"
-    plugins.venues.add("keyed", SimVenue, KeyedVenueConfig)
+    plugins.venues.add("keyed", KeyedVenue, KeyedVenueConfig)
     return plugins
 
 

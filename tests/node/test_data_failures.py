@@ -57,5 +57,6 @@ def test_a_missing_data_file_stops_before_anything_starts(tmp_path, capsys):
     config.write_text(CONFIG.format(file="nowhere.gz"))
     assert main(["run", str(config)]) == 2
     _, err = capsys.readouterr()
-    assert err.startswith(f"tradenode: {config}: venues.binance: ")
+    assert err.startswith(f"{config}: venues.binance.files[0]: no such file ")
     assert "nowhere.gz" in err
+    assert not (tmp_path / "journal.sqlite").exists()  # caught before a journal was made

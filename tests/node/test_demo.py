@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import tradenode_sim
 
-from node.cli import demo_config_path
+from node.cli.common import demo_config_path
 from node.journal import Journal
 from node.messages import FILL_TYPES, ParentOrderCompleted
 
@@ -142,7 +142,7 @@ def test_demo_prints_the_trader_s_numbers(demo):
         mine = [f for f in fills if f.parent_id == parent_id]
         # "<id>: filled 30.00000000/30 BTC/USD (buy) in 2 child order(s)"
         header = re.search(
-            rf"^{parent_id}: (\w+) (\S+)/(\S+) (\S+) \((buy|sell)\) in (\d+) child order",
+            rf"^{parent_id} \(route\): (\w+) (\S+)/(\S+) (\S+) \((buy|sell)\) in (\d+) child",
             out,
             re.MULTILINE,
         )
@@ -151,29 +151,34 @@ def test_demo_prints_the_trader_s_numbers(demo):
         assert D(header.group(2)) == report.filled_quantity == sum(f.quantity for f in mine)
         block = out[header.end() :].split("\n\n", 1)[0]
         # fills per venue: venue, filled, avg price, fees
-        rows = re.findall(r"^\s+(\w+)\s+([\d.]+)\s+([\d,.]+)\s+([\d,.]+) USD$", block, re.MULTILINE)
+        rows = re.findall(
+            r"^\s+(\w+)\s+([\d,.]+)\s+([\d,.]+)\s+([\d,.]+) USD$", block, re.MULTILINE
+        )
         assert {r[0] for r in rows} == {f.venue for f in mine}
         for venue, quantity, avg, fee in rows:
             on_venue = [f for f in mine if f.venue == venue]
             q = sum(f.quantity for f in on_venue)
-            assert D(quantity) == q
+            assert _number(quantity) == q
+            places = _number(avg).as_tuple().exponent  # shown at the tick's precision + 2
             assert _number(avg) == (sum(f.price * f.quantity for f in on_venue) / q).quantize(
-                D("0.0001")
+                D(1).scaleb(places)
             )
-            assert _number(fee) == sum(f.fee for f in on_venue).quantize(D("0.0001"))
-        # average price, arrival mid, slippage, fees
+            assert _number(fee) == sum(f.fee for f in on_venue).quantize(D("0.01"))
+        # average price, arrival mid, shortfall, fees
         summary = re.search(
-            r"average price ([\d,.]+), arrival mid ([\d,.]+), slippage (-?[\d.]+) bps, "
+            r"average price ([\d,.]+), arrival mid ([\d,.]+), shortfall (-?[\d.]+) bps, "
             r"fees ([\d,.]+) USD",
             block,
         )
         assert summary, block
-        assert _number(summary.group(1)) == report.average_price.quantize(D("0.0001"))
-        assert _number(summary.group(3)) == report.slippage_bps
-        assert _number(summary.group(4)) == report.fees.quantize(D("0.0001"))
+        places = _number(summary.group(1)).as_tuple().exponent
+        assert _number(summary.group(1)) == report.average_price.quantize(D(1).scaleb(places))
+        assert _number(summary.group(3)) == report.shortfall_bps
+        assert _number(summary.group(4)) == report.fees.quantize(D("0.01"))
         # the saving against the whole order on the best single venue
         saving = re.search(
-            r"vs whole order on best single venue \((\w+) at ([\d,.]+) net\): saved (-?[\d.]+) bps",
+            r"vs the whole order on the best single venue \((\w+) at ([\d,.]+) net\): saved "
+            r"(-?[\d.]+) bps",
             block,
         )
         assert saving, block
@@ -190,7 +195,7 @@ def test_demo_prints_the_trader_s_numbers(demo):
     shown = {
         (venue, currency): _number(total)
         for venue, currency, total, _free in re.findall(
-            r"^\s+(\w+)\s+([A-Z]+)\s+([\d,.]+)\s+([\d,.]+)$", final, re.MULTILINE
+            r"^\s+(\w+)\s+([A-Z]+)\s+([\d,.]+) [A-Z]+\s+([\d,.]+) [A-Z]+$", final, re.MULTILINE
         )
     }
     assert {v for v, _ in shown} == set(VENUES)
@@ -205,5 +210,6 @@ def test_demo_prints_the_trader_s_numbers(demo):
                     expected += sign * f.quantity
                 if currency == quote:
                     expected -= sign * f.price * f.quantity + f.fee
-            assert shown[(venue, currency)] == expected, (venue, currency)
+            places = D("0.01") if currency == "USD" else D("0.00000001")  # money as shown
+            assert shown[(venue, currency)] == expected.quantize(places), (venue, currency)
     assert f"journal: {journal_path}" in out

@@ -13,18 +13,26 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from node.component import Component
-from node.journal import Journal, JournalCorrupt, JournalEntry
+from node.codec import encode
+from node.component import Component, Envelope
+from node.journal import (
+    Journal,
+    JournalCorrupt,
+    JournalEntry,
+    JournalLock,
+    JournalLocked,
+    JournalUnavailable,
+    JournalUnwritable,
+    running_node,
+)
 from node.messages import (
     HaltTrading,
     Message,
     OrderAccepted,
     OrderFilled,
     SubmitOrder,
-    encode,
 )
 from node.runtime.live import LiveRuntime
-from node.runtime.recorder import Recorder
 from node.runtime.replay import ReplayRuntime
 
 
@@ -347,68 +355,163 @@ class Restoring(Component):
         super().__init__(name)
         self.history: list[Message] = []
 
-    def restore(self, history: Iterable[Message]) -> None:
-        self.history = list(history)
+    def restore(self, history: Iterable[Envelope]) -> None:
+        self.history = [e.message for e in history]
 
     def on_message(self, message: Message) -> None:
         pass
 
 
-def test_replay_start_refuses_a_damaged_journal(tmp_path: Path):
+def test_reading_the_history_refuses_a_damaged_journal(tmp_path: Path):
     path = filled(tmp_path / "j.db", some_messages())
     tamper(path, "DELETE FROM journal WHERE seq = 3")
-    rt = ReplayRuntime(journal=Journal(path))
-    rt.add(Restoring())
     with pytest.raises(JournalCorrupt, match="at seq 3"):
-        rt.start()
+        list(Journal(path).envelopes())
 
 
-def test_replay_start_restores_an_intact_journal(tmp_path: Path):
+@pytest.mark.parametrize("runtime", [ReplayRuntime, LiveRuntime])
+def test_runtimes_restore_components_from_the_history(tmp_path: Path, runtime):
     path = filled(tmp_path / "j.db", some_messages())
-    rt = ReplayRuntime(journal=Journal(path))
+    journal = Journal(path)
+    rt = runtime(journal=journal)
     component = Restoring()
     rt.add(component)
-    rt.start()
-    assert component.history == some_messages()
-
-
-def test_replay_start_refuses_a_damaged_journal_nobody_reads(tmp_path: Path):
-    path = filled(tmp_path / "j.db", some_messages())
-    tamper(path, "DELETE FROM journal WHERE seq = 3")
-    rt = ReplayRuntime(journal=Journal(path))
-    rt.add(Recorder("recorder"))  # keeps no history: the default restore() reads nothing
-    with pytest.raises(JournalCorrupt, match="at seq 3"):
-        rt.start()
-    assert not rt.started
-
-
-def test_live_start_refuses_a_damaged_journal(tmp_path: Path):
-    path = filled(tmp_path / "j.db", some_messages())
-    tamper(path, "DELETE FROM journal WHERE seq = 3")
-    rt = LiveRuntime(journal=Journal(path))
-    component = Restoring()
-    rt.add(component)
-    try:
-        with pytest.raises(JournalCorrupt, match="at seq 3"):
-            rt.start()  # raised here, in the caller's thread, not lost in an actor
-        assert rt.refs == {}  # no actor was started on it
-        assert component.history == []
-    finally:
-        rt.stop(timeout=5)
-
-
-def test_live_start_restores_an_intact_journal(tmp_path: Path):
-    path = filled(tmp_path / "j.db", some_messages())
-    rt = LiveRuntime(journal=Journal(path))
-    component = Restoring()
-    rt.add(component)
-    rt.start()
-    rt.stop(timeout=5)  # returns once the actor has run on_start and stopped
+    rt.start(list(journal.envelopes()))
+    rt.stop()  # the live runtime returns once the actor has run on_start and stopped
     assert component.history == some_messages()
 
 
 def test_missing_directory_is_an_error_not_a_new_journal(tmp_path: Path):
     path = tmp_path / "no-such-dir" / "j.db"
-    with pytest.raises(JournalCorrupt, match="no-such-dir"):
+    with pytest.raises(JournalUnavailable, match="no-such-dir"):
         Journal(path)
     assert not os.path.exists(path.parent)
+
+
+def test_a_journal_under_a_regular_file_is_named_as_such(tmp_path: Path):
+    (tmp_path / "plain").write_text("x")
+    with pytest.raises(JournalUnavailable, match="is a file, not a folder"):
+        Journal(tmp_path / "plain" / "j.db")
+
+
+# --------------------------------------------------------------------------------------------
+# Who sent what to whom, and one parent's rows
+
+
+def test_rows_record_sender_destination_and_parent(tmp_path: Path):
+    journal = Journal(tmp_path / "j.db")
+    order = some_messages()[0]
+    child = SubmitOrder(
+        client_order_id="p1.1.1.1",
+        venue="sim",
+        symbol="BTC/USDT",
+        side="buy",
+        quantity=Decimal(1),
+        limit_price=Decimal(1),
+        parent_id="p1",
+        ts=5,
+    )
+    journal.append(order, sender="router", destination="risk")
+    journal.append(child, sender="risk", destination="venue.sim")
+    journal.append(accepted(1), sender="venue.sim")
+    rows = [(e.sender, e.destination, e.message) for e in journal.entries()]
+    assert rows == [
+        ("router", "risk", order),
+        ("risk", "venue.sim", child),
+        ("venue.sim", "*", accepted(1)),
+    ]
+    assert [e.message for e in journal.entries(correlation="p1")] == [child]
+    assert [e.message for e in journal.entries(upto_seq=2)] == [order, child]
+    envelopes = list(journal.envelopes(correlation="p1"))
+    assert envelopes == [Envelope(2, "risk", "venue.sim", child)]
+
+
+def test_a_journal_from_before_the_routing_columns_is_migrated(tmp_path: Path):
+    path = tmp_path / "old.db"
+    db = sqlite3.connect(path)
+    db.execute(
+        "CREATE TABLE journal (seq INTEGER PRIMARY KEY, ts INTEGER NOT NULL, type TEXT NOT NULL,"
+        " payload BLOB NOT NULL, crc INTEGER NOT NULL, origin TEXT NOT NULL DEFAULT 'node')"
+    )
+    payload = encode(accepted(1))
+    db.execute(
+        "INSERT INTO journal (ts, type, payload, crc) VALUES (?, ?, ?, ?)",
+        (accepted(1).ts, "OrderAccepted", payload, zlib.crc32(payload)),
+    )
+    db.commit()
+    db.close()
+    journal = Journal(path)
+    assert [(e.sender, e.destination, e.message) for e in journal.entries()] == [
+        ("", "*", accepted(1))
+    ]
+    journal.append(accepted(2), sender="venue.sim")
+    assert [e.sender for e in journal.entries()] == ["", "venue.sim"]
+
+
+# --------------------------------------------------------------------------------------------
+# One writer, a main file that keeps up, a backup, and writes that fail
+
+
+def test_a_second_writer_is_refused_naming_the_holder(tmp_path: Path):
+    path = tmp_path / "j.db"
+    first = JournalLock(path)
+    first.acquire()
+    try:
+        holder = running_node(path)
+        assert holder is not None and holder.pid == os.getpid()
+        with pytest.raises(JournalLocked, match=f"pid {os.getpid()} on "):
+            JournalLock(path).acquire()
+    finally:
+        first.release()
+    assert running_node(path) is None
+    second = JournalLock(path)
+    second.acquire()  # a released (or dead holder's) lock is taken over
+    second.release()
+
+
+def test_a_killed_holders_lock_is_taken_over(tmp_path: Path):
+    import subprocess
+    import sys
+
+    path = tmp_path / "j.db"
+    code = (
+        "import sys, time; from node.journal import JournalLock; "
+        f"JournalLock({str(path)!r}).acquire(); print('held', flush=True); time.sleep(60)"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "held"
+        assert running_node(path).pid == proc.pid
+        with pytest.raises(JournalLocked):
+            JournalLock(path).acquire()
+    finally:
+        proc.kill()
+        proc.wait(10)
+    assert running_node(path) is None  # the kernel released it with the process
+    lock = JournalLock(path)
+    lock.acquire()
+    lock.release()
+
+
+def test_the_main_file_holds_every_row_after_close_and_a_backup_is_consistent(tmp_path: Path):
+    path = tmp_path / "j.db"
+    journal = Journal(path)
+    for m in some_messages():
+        journal.append(m)
+    copies = journal.backup(tmp_path / "copy.db")  # while it is open, WAL and all
+    assert copies == len(some_messages())
+    journal.close()
+    assert not (tmp_path / "j.db-wal").exists() or (tmp_path / "j.db-wal").stat().st_size == 0
+    only_main = tmp_path / "only-main.db"
+    only_main.write_bytes(path.read_bytes())  # the .sqlite file alone, as a naive backup
+    assert list(Journal(only_main, readonly=True).messages()) == some_messages()
+    assert list(Journal(tmp_path / "copy.db", readonly=True).messages()) == some_messages()
+
+
+def test_an_append_that_cannot_be_written_says_so(tmp_path: Path):
+    path = tmp_path / "j.db"
+    journal = Journal(path)
+    journal.append(accepted(1))
+    journal._db.execute("PRAGMA query_only=ON")  # what a read-only file does to a writer
+    with pytest.raises(JournalUnwritable):
+        journal.append(accepted(2))

@@ -18,7 +18,6 @@ name = "live-test"
 journal = "journal.sqlite"
 valuation_currency = "USDT"
 runtime = "live"
-replay_speed = 20.0
 
 [router]
 max_book_age_ms = 60000
@@ -28,6 +27,7 @@ max_book_age_ms = 60000
 
 [venues.binance]
 plugin = "sim"
+replay_speed = 20.0
 source = "binance-stream"
 files = ["sim:binance-stream/spot/btcusdt_20240808.gz"]
 taker_fee_bps = "10"
@@ -69,7 +69,7 @@ def test_run_live_until_sigint(tmp_path: Path):
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 0, err
-    assert "live-buy: filled" in out and "final balances" in out
+    assert "live-buy (route): filled" in out and "final balances" in out
     messages = list(Journal(journal_path).messages())
     assert any(isinstance(m, NodeStarted) for m in messages)
     assert isinstance(messages[-1], NodeStopped) and messages[-1].reason == "signal"

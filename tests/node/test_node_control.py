@@ -13,8 +13,11 @@ from node.journal import EXTERNAL, Journal
 from node.messages import (
     HaltTrading,
     OrderAccepted,
+    ParentOrderCompleted,
+    ParentOrderWaiting,
     ResumeTrading,
     RiskRejected,
+    SliceRouted,
     SubmitParentOrder,
     TradingStateChanged,
 )
@@ -28,10 +31,10 @@ name = "operated"
 journal = "journal.sqlite"
 valuation_currency = "USDT"
 runtime = "live"
-replay_speed = 20.0
 
 [venues.binance]
 plugin = "sim"
+replay_speed = 20.0
 source = "binance-stream"
 files = ["sim:binance-stream/spot/btcusdt_20240808.gz"]
 balances = { USDT = "100000" }
@@ -77,34 +80,65 @@ def test_halt_and_resume_reach_a_running_live_node(tmp_path: Path):
     finally:
         node.stop()
     states = [(m.state, m.reason) for m in recorder.of_type(TradingStateChanged)]
-    assert [s for s, _ in states] == ["halted", "active"]
-    assert "fat finger" in states[0][1] and "checked" in states[1][1]
-    journal = Journal(tmp_path / "journal.sqlite")
-    commands = [type(e.message) for e in journal.external_since(0)]
-    assert commands == [HaltTrading, ResumeTrading]  # on record, as the operator's
+    assert states[0] == ("active", "node started")
+    assert [s for s, _ in states[1:]] == ["halted", "active"]
+    assert "fat finger" in states[1][1] and "checked" in states[2][1]
+    journal = Journal(tmp_path / "journal.sqlite", readonly=True)
+    commands = [e for e in journal.entries() if isinstance(e.message, (HaltTrading, ResumeTrading))]
+    # on record as the operator's, sent through the control API, with where they came from
+    assert [type(e.message) for e in commands] == [HaltTrading, ResumeTrading]
+    for e in commands:
+        assert (e.sender, e.destination) == ("control", "risk")
+        assert e.message.source.startswith("api 127.0.0.1:")
 
 
-def test_a_halt_journaled_while_stopped_holds_on_the_next_start(tmp_path: Path):
+def test_a_halt_before_the_first_run_holds_orders_until_resume_and_then_they_run(
+    tmp_path: Path,
+):
     config_path = tmp_path / "node.toml"
     config_path.write_text(CONFIG.replace('runtime = "live"', 'runtime = "replay"'))
     plugins = load_plugins()
-    first = Node(load_config(config_path, plugins), plugins)
-    first.start()
-    first.stop()
+    # The node has never run: the halt arms its kill switch for the first start.
     assert main(["halt", str(config_path), "--reason", "weekend"]) == 0
+    recorder = Recorder()
+    first = Node(load_config(config_path, plugins), plugins, extra=[recorder])
+    first.start()
+    try:
+        first.runtime.run(until_ns=first.start_ns + 2 * NS)  # the book is there by now
+        first.submit(
+            SubmitParentOrder(parent_id="p", symbol="BTC/USDT", side="buy", quantity=D("0.01"))
+        )
+        first.runtime.run(until_ns=first.runtime.clock + NS)
+    finally:
+        first.stop()
+    (waiting,) = recorder.of_type(ParentOrderWaiting)
+    assert "halted (weekend)" in waiting.reason and "worked when trading resumes" in waiting.reason
+    assert recorder.of_type(RiskRejected) == [] and recorder.of_type(SliceRouted) == []
+
+    assert main(["resume", str(config_path), "--reason", "monday"]) == 0
     recorder = Recorder()
     again = Node(load_config(config_path, plugins), plugins, extra=[recorder])
     again.start()
     try:
-        again.runtime.run(until_ns=again.start_ns + 2 * NS)  # the book is there by now
-        again.submit(
-            SubmitParentOrder(parent_id="p", symbol="BTC/USDT", side="buy", quantity=D("0.01"))
-        )
-        again.runtime.run(until_ns=again.runtime.now + NS)
+        again.runtime.run(until_ns=again.start_ns + 5 * NS)
     finally:
         again.stop()
-    (refused,) = recorder.of_type(RiskRejected)
-    assert refused.check == "kill_switch" and "weekend" in refused.detail
+    (done,) = recorder.of_type(ParentOrderCompleted)
+    assert done.parent_id == "p" and done.status == "filled"
+
+
+def test_reduce_only_while_halted_says_what_would_happen(tmp_path: Path, capsys):
+    config_path = tmp_path / "node.toml"
+    config_path.write_text(CONFIG)
+    assert main(["halt", str(config_path), "--reason", "checks"]) == 0
+    plugins = load_plugins()
+    node = Node(load_config(config_path, plugins), plugins)  # journals the halted state
+    node.start()
+    node.stop()
+    capsys.readouterr()
+    assert main(["reduce-only", str(config_path), "--reason", "wind down"]) == 1
+    err = capsys.readouterr().err
+    assert "trading is halted (checks): reduce-only would not apply; resume first" in err
 
 
 def test_lifecycle_hooks_are_called_in_order(tmp_path: Path):

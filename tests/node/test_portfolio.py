@@ -9,28 +9,26 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from node.component import Envelope
 from node.messages import (
     Balance,
     BalancesUpdated,
-    BookDeltas,
-    BookLevel,
-    BookSnapshot,
     Fill,
+    Instrument,
+    InstrumentsLoaded,
     NavRecorded,
     OrderFilled,
     OrderPartiallyFilled,
     PositionChanged,
-    QuoteTick,
     RecordNav,
     TransferRecorded,
 )
 from node.portfolio import (
     NS_PER_DAY,
-    BookTops,
     Ledger,
+    LedgerError,
     MarkUnavailable,
     Portfolio,
-    apply_market_data,
 )
 from node.runtime.recorder import Recorder
 from node.runtime.replay import ReplayRuntime
@@ -70,6 +68,32 @@ def fill(
     )
 
 
+def spot(symbol: str, venue: str, **kw) -> Instrument:
+    base, quote = symbol.split("/")
+    return Instrument(
+        symbol=symbol,
+        venue=venue,
+        venue_symbol=symbol,
+        base=base,
+        quote=quote,
+        tick_size=D("0.01"),
+        lot_size=D("0.001"),
+        **kw,
+    )
+
+
+def listing(*symbols: str, venues: str = "ab") -> list[InstrumentsLoaded]:
+    return [InstrumentsLoaded(venue=v, instruments=[spot(s, v) for s in symbols]) for v in venues]
+
+
+def ledger_of(currency: str, *symbols: str) -> Ledger:
+    """A ledger that knows the instruments its tests trade (BTC/USDT by default)."""
+    ledger = Ledger(currency)
+    for message in listing(*(symbols or ("BTC/USDT",))):
+        ledger.apply(message)
+    return ledger
+
+
 def balances(venue: str, ts: int = 0, **totals: str) -> BalancesUpdated:
     return BalancesUpdated(
         ts=ts,
@@ -83,7 +107,7 @@ def balances(venue: str, ts: int = 0, **totals: str) -> BalancesUpdated:
 
 
 def test_worked_example_increase_reduce_flip_close():
-    ledger = Ledger("USDT")
+    ledger = ledger_of("USDT")
     ledger.apply(fill("buy", "1", "100"))
     ledger.apply(fill("buy", "1", "110"))
     pos = ledger.position("BTC/USDT", "a")
@@ -106,7 +130,7 @@ def test_worked_example_increase_reduce_flip_close():
 
 
 def test_short_from_flat_and_weighted_average_of_shorts():
-    ledger = Ledger("USDT")
+    ledger = ledger_of("USDT")
     ledger.apply(fill("sell", "2", "50"))
     ledger.apply(fill("sell", "2", "60"))
     pos = ledger.position("BTC/USDT", "a")
@@ -118,7 +142,7 @@ def test_short_from_flat_and_weighted_average_of_shorts():
 
 
 def test_non_terminating_average_leaves_no_residue():
-    ledger = Ledger("USDT")
+    ledger = ledger_of("USDT")
     ledger.apply(fill("buy", "1", "100"))
     ledger.apply(fill("buy", "2", "101"))
     pos = ledger.position("BTC/USDT", "a")
@@ -132,7 +156,7 @@ def test_non_terminating_average_leaves_no_residue():
 
 
 def test_fill_moves_balances_and_fees():
-    ledger = Ledger("USDT")
+    ledger = ledger_of("USDT")
     ledger.apply(balances("a", USDT="1000"))
     ledger.apply(fill("buy", "2", "100", fee="0.2"))
     assert ledger.balance("a", "BTC") == D(2)
@@ -146,7 +170,7 @@ def test_fill_moves_balances_and_fees():
 
 
 def test_fee_in_base_currency_is_taken_from_base_and_valued_at_the_fill_price():
-    ledger = Ledger("USDT")
+    ledger = ledger_of("USDT")
     ledger.apply(fill("buy", "1", "100", fee="0.001", fee_currency="BTC"))
     assert ledger.balance("a", "BTC") == D("0.999")
     assert ledger.balance("a", "USDT") == D(-100)
@@ -155,7 +179,7 @@ def test_fee_in_base_currency_is_taken_from_base_and_valued_at_the_fill_price():
 
 
 def test_snapshot_replaces_venue_balances_and_transfers_add():
-    ledger = Ledger("USDT")
+    ledger = ledger_of("USDT")
     ledger.apply(balances("a", USDT="1000", BTC="1"))
     ledger.apply(balances("b", USDT="5"))
     ledger.apply(balances("a", USDT="700"))
@@ -167,7 +191,7 @@ def test_snapshot_replaces_venue_balances_and_transfers_add():
 
 
 def test_positions_per_venue_and_aggregate():
-    ledger = Ledger("USDT")
+    ledger = ledger_of("USDT")
     ledger.apply(fill("buy", "1", "100", venue="a"))
     ledger.apply(fill("sell", "1", "105", venue="b"))
     assert ledger.quantity("BTC/USDT", "a") == D(1)
@@ -178,7 +202,7 @@ def test_positions_per_venue_and_aggregate():
 
 
 def test_duplicate_fill_is_applied_once():
-    ledger = Ledger("USDT")
+    ledger = ledger_of("USDT")
     f = fill("buy", "1", "100")
     assert ledger.apply_fill(f) is not None
     assert ledger.apply_fill(f) is None
@@ -203,7 +227,7 @@ def test_nav_values_every_currency_through_its_mark_and_refuses_to_guess():
 
 
 def test_daily_metrics_roll_at_utc_midnight():
-    ledger = Ledger("USDT")
+    ledger = ledger_of("USDT")
     day0, day1 = 5 * NS_PER_DAY, 6 * NS_PER_DAY
     ledger.apply(fill("buy", "2", "100", fee="0.2", ts=day0 + 10))
     ledger.apply(fill("sell", "1", "110", fee="0.11", ts=day1 - 1))
@@ -237,7 +261,7 @@ def test_day_pnl_ignores_transfers_and_tracks_drawdown():
 
 
 def test_nav_history_keeps_the_last_nav_of_each_day_and_record_nav():
-    ledger = Ledger("USD")
+    ledger = ledger_of("USD", "BTC/USD")
     ledger.apply(balances("a", USD="100", ts=10))
     ledger.apply(balances("a", USD="120", ts=20))
     ledger.apply(balances("a", USD="90", ts=NS_PER_DAY + 5))
@@ -257,7 +281,9 @@ def test_nav_history_keeps_the_last_nav_of_each_day_and_record_nav():
         realized_pnl=D(0),
         unrealized_pnl=D(2),
         fees=D("0.01"),
+        positions=[ledger.positions[("BTC/USD", "a")].to_message(D(12), NS_PER_DAY + 10)],
     )
+    assert recorded.positions[0].mark == D(12) and recorded.positions[0].unrealized_pnl == D(2)
     assert ledger.nav_history[-1].nav == D("91.99")
 
 
@@ -289,7 +315,7 @@ PROPERTY = settings(max_examples=100, deadline=None)
     D(99),
 )
 def test_position_is_the_sum_of_signed_fills_and_pnl_adds_up(trades, mark):
-    ledger = Ledger("USDT")
+    ledger = ledger_of("USDT")
     for side, qty, price, fee, venue in trades:
         ledger.apply(fill(side, qty, price, fee=fee, venue=venue))
     ledger.set_mark("a", "BTC/USDT", mark)
@@ -315,7 +341,7 @@ def test_position_is_the_sum_of_signed_fills_and_pnl_adds_up(trades, mark):
 @PROPERTY
 @given(fills)
 def test_average_price_stays_within_the_fill_prices(trades):
-    ledger = Ledger("USDT")
+    ledger = ledger_of("USDT")
     for side, qty, price, fee, _venue in trades:
         ledger.apply(fill(side, qty, price, fee=fee))
         pos = ledger.position("BTC/USDT", "a")
@@ -323,105 +349,84 @@ def test_average_price_stays_within_the_fill_prices(trades):
             assert min(t[2] for t in trades) <= pos.average_price <= max(t[2] for t in trades)
 
 
-events = st.one_of(
-    st.builds(
-        lambda p: QuoteTick(
-            venue="a", symbol="BTC/USD", bid=p, bid_size=D(1), ask=p + 1, ask_size=D(1)
-        ),
-        prices,
-    ),
-    st.builds(
-        lambda p: BookSnapshot(
-            venue="a", symbol="USDT/USD", bids=[BookLevel(p, D(1))], asks=[BookLevel(p + 1, D(2))]
-        ),
-        prices,
-    ),
-    st.builds(
-        lambda p, s: BookDeltas(
-            venue="b", symbol="BTC/USDT", bids=[BookLevel(p, s)], asks=[BookLevel(p + 2, s)]
-        ),
-        prices,
-        st.sampled_from([D(0), D(1)]),
-    ),
-    st.builds(
-        lambda n: NavRecorded(
-            nav=n, currency="USD", realized_pnl=D(0), unrealized_pnl=D(0), fees=D(0)
-        ),
-        prices,
-    ),
-)
-
-
 @PROPERTY
-@given(
-    st.lists(
-        st.one_of(events, st.tuples(st.sampled_from(["buy", "sell"]), quantities, prices)),
-        max_size=30,
-    )
-)
+@given(st.lists(st.tuples(st.sampled_from(["buy", "sell"]), quantities, prices), max_size=30))
 def test_balances_change_only_with_fills_and_transfers(steps):
-    ledger, books = Ledger("USD"), BookTops()
+    ledger = ledger_of("USD")
     ledger.apply(balances("a", USDT="10000", BTC="3"))
     expected = {"BTC": D(3), "USDT": D(10000)}
-    for step in steps:
-        if isinstance(step, tuple):
-            side, qty, price = step
-            ledger.apply(fill(side, qty, price, fee="0.5"))
-            expected["BTC"] += qty if side == "buy" else -qty
-            expected["USDT"] += (-qty * price if side == "buy" else qty * price) - D("0.5")
-        else:
-            before = dict(ledger.balances["a"])
-            apply_market_data(books, ledger, step)
-            ledger.apply(step)
-            assert ledger.balances["a"] == before
+    for side, qty, price in steps:
+        ledger.apply(fill(side, qty, price, fee="0.5"))
+        expected["BTC"] += qty if side == "buy" else -qty
+        expected["USDT"] += (-qty * price if side == "buy" else qty * price) - D("0.5")
+        before = dict(ledger.balances["a"])
+        ledger.set_mark("a", "BTC/USDT", price)  # a mark moves no money
+        assert ledger.balances["a"] == before
         assert {c: ledger.balance("a", c) for c in expected} == expected
     ledger.apply(TransferRecorded(venue="a", currency="USDT", amount=D("-100")))
     assert ledger.balance("a", "USDT") == expected["USDT"] - 100
 
 
-# ------------------------------------------------------------------------------------------------
-# Book tops
+def test_a_fill_of_an_instrument_never_listed_is_refused_not_guessed():
+    ledger = Ledger("USD")
+    with pytest.raises(LedgerError, match="BTC/USDT on a is not an instrument the venue listed"):
+        ledger.apply_fill(fill("buy", "1", "100"))
+    assert ledger.positions == {} and ledger.balances == {}
 
 
-def test_book_tops_from_snapshot_and_deltas():
-    books = BookTops()
-    books.apply(
-        BookSnapshot(
-            venue="a",
-            symbol="BTC/USDT",
-            bids=[BookLevel(D(100), D(1)), BookLevel(D(99), D(2))],
-            asks=[BookLevel(D(101), D(1)), BookLevel(D(102), D(1))],
-        )
+def test_a_stock_is_accounted_by_its_instrument_not_its_name():
+    ledger = Ledger("USD")
+    aapl = Instrument(
+        symbol="AAPL",
+        venue="ib",
+        venue_symbol="AAPL",
+        base="AAPL",
+        quote="USD",
+        asset_class="stock",
+        tick_size=D("0.01"),
+        lot_size=D(1),
     )
-    assert books.mid("a", "BTC/USDT") == D("100.5")
-    books.apply(BookDeltas(venue="a", symbol="BTC/USDT", bids=[BookLevel(D(100), D(0))], asks=[]))
-    assert books.best_bid("a", "BTC/USDT") == D(99)
-    books.apply(
-        BookDeltas(
-            venue="a",
-            symbol="BTC/USDT",
-            bids=[BookLevel(D("99.5"), D(3))],
-            asks=[BookLevel(D(101), D(0)), BookLevel(D("100.5"), D(1))],
-        )
+    ledger.apply(InstrumentsLoaded(venue="ib", instruments=[aapl]))
+    ledger.apply(balances("ib", USD="10000"))
+    ledger.apply(
+        fill("buy", "10", "190.50", symbol="AAPL", venue="ib", fee="1", fee_currency="USD")
     )
-    assert (books.best_bid("a", "BTC/USDT"), books.best_ask("a", "BTC/USDT")) == (
-        D("99.5"),
-        D("100.5"),
+    assert ledger.balance("ib", "AAPL") == D(10)
+    assert ledger.balance("ib", "USD") == D(10000) - D(1905) - D(1)
+    ledger.set_mark("ib", "AAPL", D(200))
+    assert ledger.nav() == D(2000) + D(8094)
+
+
+def test_a_future_settles_pnl_times_its_multiplier_in_cash():
+    ledger = Ledger("USD")
+    es = Instrument(
+        symbol="ES 2026-12",
+        venue="ib",
+        venue_symbol="ESZ6",
+        base="ES",
+        quote="USD",
+        asset_class="future",
+        multiplier=D(50),
+        tick_size=D("0.25"),
+        lot_size=D(1),
     )
-    books.apply(
-        BookDeltas(
-            venue="a",
-            symbol="BTC/USDT",
-            bids=[BookLevel(D("99.5"), D(0)), BookLevel(D(99), D(0))],
-            asks=[],
-        )
+    ledger.apply(InstrumentsLoaded(venue="ib", instruments=[es]))
+    ledger.apply(balances("ib", USD="100000"))
+    ledger.apply(
+        fill("buy", "2", "5000", symbol="ES 2026-12", venue="ib", fee="4.20", fee_currency="USD")
     )
-    assert books.best_bid("a", "BTC/USDT") is None
-    assert books.mid("a", "BTC/USDT") is None
-    books.apply(
-        QuoteTick(venue="a", symbol="BTC/USDT", bid=D(1), bid_size=D(1), ask=D(3), ask_size=D(1))
+    assert ledger.balance("ib", "USD") == D(100000) - D("4.20")  # no notional leaves the cash
+    assert ledger.balance("ib", "ES") == 0
+    ledger.set_mark("ib", "ES 2026-12", D(5010))
+    assert ledger.unrealized_pnl("ES 2026-12", "ib") == 2 * 10 * 50
+    assert ledger.nav() == D(100000) - D("4.20") + 1000
+    ledger.apply(
+        fill("sell", "1", "5020", symbol="ES 2026-12", venue="ib", fee="2.10", fee_currency="USD")
     )
-    assert books.mid("a", "BTC/USDT") == D(2)
+    position = ledger.position("ES 2026-12", "ib")
+    assert position.realized_pnl == 20 * 50
+    assert ledger.balance("ib", "USD") == D(100000) - D("6.30") + 1000
+    assert position.average_price == D(5000)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -433,18 +438,16 @@ def _runtime(*components):
     recorder = Recorder(types=(PositionChanged, NavRecorded))
     for component in (*components, recorder):
         rt.add(component)
-    rt.start()
+    rt.start([])
+    for message in listing("BTC/USDT", "ETH/USD"):
+        rt.publish(message)
     return rt, recorder
 
 
 def test_portfolio_publishes_positions_after_each_fill():
-    portfolio = Portfolio("USDT")
+    marks = {("BTC/USDT", "a"): D(120), ("BTC/USDT", None): D(120)}
+    portfolio = Portfolio("USDT", lambda symbol, venue: marks.get((symbol, venue)))
     rt, recorder = _runtime(portfolio)
-    rt.publish(
-        QuoteTick(
-            venue="a", symbol="BTC/USDT", bid=D(119), bid_size=D(1), ask=D(121), ask_size=D(1)
-        )
-    )
     rt.publish(fill("buy", "1", "100", partial=True))
     rt.publish(fill("buy", "1", "110", venue="b"))
     rt.advance(1)
@@ -456,7 +459,8 @@ def test_portfolio_publishes_positions_after_each_fill():
         (None, D(2), D(105)),
     ]
     assert positions[0].unrealized_pnl == D(20)  # marked to a's mid 120
-    assert positions[2].unrealized_pnl == D(10)  # b has no mid: the symbol's, from a
+    assert (positions[0].mark, positions[0].mark_ts) == (D(120), 0)
+    assert (positions[2].mark, positions[2].mark_ts) == (D(110), None)  # no mark: fill price
     assert positions[3].unrealized_pnl == D(30)
 
 
@@ -465,7 +469,9 @@ def test_portfolio_records_nav_on_demand_and_at_the_end_of_each_active_day():
     rt, recorder = _runtime(portfolio)
     rt.publish(balances("a", USD="1000"))
     rt.publish(RecordNav(reason="check"))
-    rt.run()  # ends: the daily timer is armed once per active day, not forever
+    rt.run()  # ends: the daily timer is a background one
+    assert [(m.ts, m.nav) for m in recorder.of_type(NavRecorded)] == [(0, D(1000))]
+    rt.advance(NS_PER_DAY)  # a live node's day goes by
     navs = recorder.of_type(NavRecorded)
     assert [(m.ts, m.nav) for m in navs] == [(0, D(1000)), (NS_PER_DAY - 1, D(1000))]
     rt.send("portfolio", fill("buy", "1", "10", symbol="ETH/USD", fee_currency="USD"))
@@ -476,16 +482,15 @@ def test_portfolio_records_nav_on_demand_and_at_the_end_of_each_active_day():
 
 def test_portfolio_restore_rebuilds_the_ledger_from_the_journal():
     history = [
+        *listing("BTC/USDT"),
         balances("a", USDT="1000"),
         fill("buy", "2", "100", fee="0.2"),
-        QuoteTick(venue="a", symbol="BTC/USDT", bid=D(1), bid_size=D(1), ask=D(3), ask_size=D(1)),
         TransferRecorded(venue="a", currency="USDT", amount=D(50)),
         fill("sell", "1", "120"),
     ]
     portfolio = Portfolio("USDT")
-    portfolio.restore(history)
+    portfolio.restore(Envelope(i, "x", "*", m) for i, m in enumerate(history, 1))
     ledger = portfolio.ledger
     assert ledger.quantity("BTC/USDT", "a") == D(1)
     assert ledger.position("BTC/USDT", "a").realized_pnl == D(20)
     assert ledger.balance("a", "USDT") == D("969.8")  # 1000 − 200.2 + 50 + 120
-    assert ledger.marks == {}  # market data is not part of the record

@@ -12,22 +12,22 @@ from __future__ import annotations
 from decimal import Decimal
 from pathlib import Path
 
-import msgspec
 import pytest
 from recorded_books import recorded_asks
 
 from node.config import load_config
 from node.messages import (
     FILL_TYPES,
-    BookSnapshot,
+    DataSourceFailed,
     OrderAccepted,
+    OrderCanceled,
     OrderExpired,
     OrderRejected,
-    OrderRouted,
     ParentOrderAccepted,
     ParentOrderCompleted,
     ParentOrderRejected,
     RiskRejected,
+    SliceRouted,
     SubmitOrder,
     SubmitParentOrder,
     VenueDisconnected,
@@ -111,7 +111,7 @@ class Run:
 
     def route(self, parent: SubmitParentOrder, within_ns: int = NS) -> ParentOrderCompleted | None:
         self.node.submit(parent)
-        self.rt.run(until_ns=self.rt.now + within_ns)
+        self.rt.run(until_ns=self.rt.clock + within_ns)
         done = [
             m
             for m in self.recorder.of_type(ParentOrderCompleted)
@@ -119,8 +119,8 @@ class Run:
         ]
         return done[0] if done else None
 
-    def routed(self, parent_id: str) -> list[OrderRouted]:
-        return [m for m in self.recorder.of_type(OrderRouted) if m.parent_id == parent_id]
+    def routed(self, parent_id: str) -> list[SliceRouted]:
+        return [m for m in self.recorder.of_type(SliceRouted) if m.parent_id == parent_id]
 
     def fills(self, parent_id: str) -> list:
         return [m for m in self.recorder.of_type(*FILL_TYPES) if m.parent_id == parent_id]
@@ -217,7 +217,7 @@ def test_split_legs_are_ioc_limits_at_the_worst_allocated_price_and_the_report_a
     assert report.fee_currency == "USD"
     assert report.child_orders == len(plan.legs)
     assert report.arrival_mid == accepted.arrival_mid
-    assert report.slippage_bps == (
+    assert report.shortfall_bps == (
         (report.average_price - report.arrival_mid) / report.arrival_mid * 10_000
     ).quantize(D("0.01"))
     by_venue = {v.venue: v for v in report.venues}
@@ -253,50 +253,33 @@ def test_split_uses_a_cheaper_venue_up_to_its_balance(run):
     plan = r.routed("p")[0]
     assert "bittrex" in {leg.venue for leg in plan.legs}
     assert plan.expected_average_price < plan.best_venue_average_price
-    # The venue holds back a buy at its limit price: the leg fits that, and what it could not
-    # take went to the other venues in the same plan, not to a second attempt.
-    (leg,) = [leg for leg in plan.legs if leg.venue == "bittrex"]
-    assert leg.quantity * leg.limit_price * D("1.0025") <= D("15000")
+    # The venue holds back a buy at its limit price: bittrex's children (price bands, each
+    # holding only its own band) fit its balance together, and what it could not take went to
+    # the other venues in the same plan, not to a second attempt.
+    legs = [leg for leg in plan.legs if leg.venue == "bittrex"]
+    assert sum(leg.quantity * leg.limit_price * D("1.0025") for leg in legs) <= D("15000")
     assert sum(leg.quantity for leg in plan.legs) == D("25")
     assert len(r.routed("p")) == 1
+    assert r.recorder.of_type(OrderRejected) == []
 
 
-def test_a_stale_book_is_left_out_and_named(run):
+def test_a_recorded_snapshot_with_no_stream_behind_it_never_goes_stale(run):
     r = run(max_book_age_ms=1000)
-    r.rt.advance(2 * NS)  # order-graph books never update: two seconds later they are stale...
-    # ... except bitstamp's, whose recorded book is played to it again now
-    (bitstamp,) = [v for v in r.node.venues if v.venue == "bitstamp"]
-    ((snapshot,),) = bitstamp.sources()
-    assert isinstance(snapshot, BookSnapshot)
-    r.rt.send(bitstamp.name, msgspec.structs.replace(snapshot, ts=r.rt.now))
-    r.rt.run(until_ns=r.rt.now)
+    r.rt.advance(30 * NS)  # order-graph books never update: they are the venue's whole market
     done = r.route(buy("p", "5"))
-
     (plan,) = r.routed("p")
-    assert set(plan.excluded) == {"bitfinex", "bittrex", "coinbase"}
-    for why in plan.excluded.values():
-        assert why.startswith("stale book: 2,000 ms old > 1,000 ms")
-    assert {leg.venue for leg in plan.legs} == {"bitstamp"}
+    assert not any("stale" in why for why in plan.excluded.values())
     assert done.status == "filled"
-
-
-def test_when_every_book_is_stale_nothing_is_routed_and_each_venue_is_named(run):
-    r = run(max_book_age_ms=1000)
-    r.rt.advance(3 * NS)
-    done = r.route(buy("p", "5"))
-    assert r.routed("p") == []
-    assert done.status == "unfilled" and done.report.filled_quantity == 0
-    for venue in VENUES:
-        assert f"{venue}: stale book" in done.reason
-    assert r.child_orders() == {}
 
 
 def test_a_disconnected_venue_is_left_out_and_named(run):
     r = run()
-    r.rt.publish(VenueDisconnected(venue="bittrex", reason="socket closed", ts=r.rt.now))
+    r.rt.publish(DataSourceFailed(address="venue.bittrex", error="socket closed", ts=r.rt.clock))
     done = r.route(buy("p", "25"))
+    (disconnected,) = r.recorder.of_type(VenueDisconnected)
+    assert disconnected.reason == "data source failed: socket closed"
     (plan,) = r.routed("p")
-    assert plan.excluded == {"bittrex": "disconnected"}
+    assert plan.excluded == {"bittrex": "data source failed: socket closed"}
     assert "bittrex" not in {leg.venue for leg in plan.legs}
     assert sum(leg.quantity for leg in plan.legs) == D(25)
     assert done.status == "filled"
@@ -349,6 +332,8 @@ def tight_bittrex(tmp_path_factory, plugins) -> dict:
         (leg,) = [leg for leg in ample.routed("probe")[0].legs if leg.venue == "bittrex"]
     finally:
         ample.close()
+    # Enough for the leg at its average price but not at its limit: the router bands the leg,
+    # and the $1 commission per child it cannot know of makes the last band unpayable.
     mid_price = (leg.expected_average_price + leg.limit_price) / 2
     usd = (leg.quantity * mid_price * D("1.0025")).quantize(D("0.01"))
     return {"bittrex": {"usd": str(usd), "min_commission": "1"}}
@@ -360,10 +345,10 @@ def test_a_child_rejected_by_its_venue_is_rerouted_to_the_others(run, tight_bitt
 
     first, *later = r.routed("p")
     assert later, "the rejected share must be routed again"
-    (to_bittrex,) = [x for x in first.legs if x.venue == "bittrex"]
-    (rejected,) = r.events(OrderRejected, cid=to_bittrex.client_order_id)
+    to_bittrex = [x for x in first.legs if x.venue == "bittrex"]
+    rejected, *_ = [m for x in to_bittrex for m in r.events(OrderRejected, cid=x.client_order_id)]
     assert "insufficient USD balance: need" in rejected.reason
-    first_filled = sum(f.quantity for f in r.fills("p") if f.client_order_id.startswith("p.1."))
+    first_filled = sum(f.quantity for f in r.fills("p") if f.client_order_id.startswith("p.1.1."))
     assert first_filled < 25
     second = later[0]
     assert second.attempt == 2
@@ -374,7 +359,8 @@ def test_a_child_rejected_by_its_venue_is_rerouted_to_the_others(run, tight_bitt
         assert sum(x.quantity for x in plan.legs) + plan.unroutable_quantity == plan.quantity
     assert len(later) <= 3  # max_reroutes
     assert done.status == "filled" and done.report.filled_quantity == D(25)
-    assert "bittrex" not in {v.venue for v in done.report.venues}
+    first_ids = {x.client_order_id for x in first.legs}
+    assert all(f.client_order_id in first_ids for f in r.fills("p") if f.venue == "bittrex")
     assert done.report.child_orders == sum(len(plan.legs) for plan in [first, *later])
 
 
@@ -390,11 +376,11 @@ def test_rerouting_is_bounded_by_max_reroutes(run, tight_bittrex):
     r = run(max_reroutes=0, venues=tight_bittrex)
     done = r.route(buy("p", "25"))
     assert len(r.routed("p")) == 1
-    assert len(r.recorder.of_type(OrderRejected)) == 1
+    assert r.recorder.of_type(OrderRejected)
     assert done.status == "partially_filled"
     left = D(25) - done.report.filled_quantity
     assert left > 0
-    assert done.reason == f"{left} left after 1 routing attempt(s)"
+    assert done.reason == f"{left} left after 1 attempt(s)"
 
 
 def test_an_unknown_symbol_is_rejected_naming_it(run):
@@ -402,7 +388,7 @@ def test_an_unknown_symbol_is_rejected_naming_it(run):
     r.node.submit(
         SubmitParentOrder(parent_id="x", symbol="DOGE/USD", side="buy", quantity=D("100"))
     )
-    r.rt.run(until_ns=r.rt.now + NS)
+    r.rt.run(until_ns=r.rt.clock + NS)
     (rejected,) = r.recorder.of_type(ParentOrderRejected)
     assert rejected.parent_id == "x"
     assert "unknown symbol DOGE/USD" in rejected.reason and "BTC/USD" in rejected.reason
@@ -433,15 +419,13 @@ def test_a_finished_parent_id_is_refused_after_a_restart(tmp_path, plugins):
     again = Run(tmp_path / "node", plugins)  # same directory: same journal
     again.route(parent)
     (rejected,) = [m for m in again.recorder.of_type(ParentOrderRejected)]
-    assert rejected.reason == "duplicate parent id p-once"
+    assert rejected.reason == "duplicate parent id p-once (already finished)"
     assert set(again.child_orders()) == sent  # nothing sent twice
     again.close()
 
 
-def test_a_restart_with_a_child_in_flight_closes_the_parent_and_halts(tmp_path, plugins):
-    from node.messages import TradingStateChanged
-
-    # Venues that take 10 s to answer: the node stops while its child orders are out.
+def test_a_restart_with_children_in_flight_asks_the_venue_and_finishes_the_order(tmp_path, plugins):
+    # Venues that take 10 s to answer: the node stops while its child orders are on their way.
     slow = {name: {"delay": 10_000} for name in VENUES}
     first = Run(tmp_path / "node", plugins, venues=slow)
     parent = SubmitParentOrder(parent_id="p-cut", symbol="BTC/USD", side="buy", quantity=D("8"))
@@ -450,25 +434,25 @@ def test_a_restart_with_a_child_in_flight_closes_the_parent_and_halts(tmp_path, 
     assert sent
     first.close()
 
+    # On the next start each venue is asked about them: it never got them (they were lost with
+    # the process that carried them), so they are closed as such and the order is routed again,
+    # under new ids.
     again = Run(tmp_path / "node", plugins, venues=slow)
+    again.rt.run(until_ns=again.rt.clock + 30 * NS)
+    closed = [m for m in again.recorder.of_type(OrderCanceled) if m.client_order_id in sent]
+    assert {m.client_order_id for m in closed} == sent
+    assert all("never reached the venue" in m.reason for m in closed)
     (done,) = [m for m in again.recorder.of_type(ParentOrderCompleted) if m.parent_id == "p-cut"]
-    assert done.status == "unfilled"
-    assert "in flight" in done.reason and all(cid in done.reason for cid in sent)
-    halted = [m for m in again.recorder.of_type(TradingStateChanged) if m.state == "halted"]
-    assert halted and "reconcile" in halted[-1].reason
-    assert set(again.child_orders()) == sent  # never resent
-    refused = SubmitParentOrder(parent_id="p-next", symbol="BTC/USD", side="buy", quantity=D("1"))
-    assert again.route(refused).status == "unfilled"  # halted: risk refuses its children
+    assert done.status == "filled" and done.report.filled_quantity == D(8)
+    children = again.child_orders()
+    assert sent < set(children)  # new children, none of the old ids sent again
+    venue_rows = [
+        e.message.client_order_id
+        for e in again.node.journal.entries()
+        if isinstance(e.message, SubmitOrder) and e.destination.startswith("venue.")
+    ]
+    assert len(venue_rows) == len(set(venue_rows))  # no client order id reached a venue twice
     again.close()
-
-    # Once a person has reconciled, `tradenode resume` journals the command; the next start obeys.
-    from node.cli import main
-
-    assert main(["resume", str(tmp_path / "node" / "node.toml"), "--reason", "checked"]) == 0
-    third = Run(tmp_path / "node", plugins, venues=slow)
-    later = SubmitParentOrder(parent_id="p-later", symbol="BTC/USD", side="buy", quantity=D("1"))
-    assert third.route(later, within_ns=30 * NS).status == "filled"
-    third.close()
 
 
 def test_an_order_for_an_algorithm_the_node_does_not_have_is_refused(run):

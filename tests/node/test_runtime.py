@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from node.component import Component
+from node.component import Component, Envelope
 from node.journal import Journal
 from node.messages import (
     ComponentFailed,
@@ -92,7 +92,7 @@ def chain(runtime: ReplayRuntime | LiveRuntime) -> tuple[list[Hop], Recorder]:
 def test_replay_chain_delivers_in_order():
     rt = ReplayRuntime(start_ns=START)
     hops, end = chain(rt)
-    rt.start()
+    rt.start([])
     sent = [accepted(i) for i in range(50)]
     for m in sent:
         rt.send("venue", m)
@@ -101,7 +101,7 @@ def test_replay_chain_delivers_in_order():
         assert hop.seen == sent
     assert end.messages == sent
     assert all(a is b for a, b in zip(end.messages, sent, strict=True))  # no copies in-process
-    assert rt.now == START  # nothing moved the clock
+    assert rt.clock == START  # nothing moved the clock
     rt.stop()
 
 
@@ -112,7 +112,7 @@ def test_replay_publish_reaches_subscribers_of_bases_in_add_order():
     late = Recorder("late", types=(OrderAccepted, Message))  # two matching types: delivered once
     for c in (everything, fills_only, late):
         rt.add(c)
-    rt.start()
+    rt.start([])
     rt.publish(accepted(1))
     rt.publish(tick(0, "1"))
     assert rt.run() == 4
@@ -124,7 +124,7 @@ def test_replay_publish_reaches_subscribers_of_bases_in_add_order():
 def test_live_chain_delivers_in_order():
     rt = LiveRuntime()
     hops, end = chain(rt)
-    rt.start()
+    rt.start([])
     sent = [accepted(i) for i in range(500)]
     try:
         for m in sent:
@@ -140,7 +140,7 @@ def test_live_chain_delivers_in_order():
 def test_send_to_unknown_address_raises():
     rt = ReplayRuntime()
     rt.add(Recorder("a"))
-    rt.start()
+    rt.start([])
     with pytest.raises(KeyError, match="nowhere"):
         rt.send("nowhere", accepted(1))
     with pytest.raises(ValueError, match="two components named 'a'"):
@@ -177,7 +177,7 @@ def test_timers_fire_at_their_simulated_time():
     rt = ReplayRuntime(start_ns=START)
     ticker = Ticker()
     rt.add(ticker)
-    rt.start()
+    rt.start([])
     rt.run()
     assert ticker.fired == [
         (START, "negative", START, None),
@@ -186,20 +186,20 @@ def test_timers_fire_at_their_simulated_time():
         (START + 5 * MS, "five-again", START + 5 * MS, None),
         (START + 6 * MS, "two+four", START + 6 * MS, None),
     ]
-    assert rt.now == START + 6 * MS
+    assert rt.clock == START + 6 * MS
 
 
 def test_run_until_and_advance_stop_the_clock():
     rt = ReplayRuntime(start_ns=START)
     ticker = Ticker()
     rt.add(ticker)
-    rt.start()
+    rt.start([])
     assert (
         rt.run(until_ns=START + 2 * MS) == 2
     )  # "negative" and "two"; "two" due exactly at the bound
-    assert rt.now == START + 2 * MS
+    assert rt.clock == START + 2 * MS
     assert rt.advance(1 * MS) == 0  # nothing due up to +3 ms (the canceled timer is skipped)
-    assert rt.now == START + 3 * MS
+    assert rt.clock == START + 3 * MS
     assert rt.advance(2 * MS) == 2
     assert [f[1] for f in ticker.fired][-2:] == ["five", "five-again"]
     assert rt.run() == 1
@@ -212,7 +212,7 @@ def test_timer_is_delivered_only_to_its_component():
     watcher = Recorder("watcher")  # subscribes to every published message
     rt.add(ticker)
     rt.add(watcher)
-    rt.start()
+    rt.start([])
     rt.run()
     assert len(ticker.fired) == 5
     assert watcher.messages == []
@@ -220,30 +220,30 @@ def test_timer_is_delivered_only_to_its_component():
 
 def test_sources_are_merged_by_ts():
     rt = ReplayRuntime(start_ns=0)
-    ticks = Recorder("ticks", types=(TradeTick,))
+    ticks = Recorder("ticks", types=())
     direct = Recorder("direct", types=())
     rt.add(ticks)
     rt.add(direct)
     a = [tick(10, "1", "a"), tick(30, "3", "a"), tick(30, "3.1", "a"), tick(50, "5", "a")]
     b = [tick(20, "2", "b"), tick(30, "3.2", "b"), tick(40, "4", "b")]
     c = [tick(25, "2.5", "c"), tick(60, "6", "c")]
-    rt.add_source(a)
-    rt.add_source(iter(b))  # any iterable, consumed lazily
-    rt.add_source(c, to="direct")
-    rt.add_source([])  # an empty source is fine
-    rt.start()
+    rt.feed("ticks", a)
+    rt.feed("ticks", iter(b))  # any iterable, consumed lazily
+    rt.feed("direct", c)
+    rt.feed("ticks", [])  # an empty feed is fine
+    rt.start([])
     rt.run()
     assert [(m.ts, m.venue, str(m.price)) for m in ticks.messages] == [
         (10, "a", "1"),
         (20, "b", "2"),
-        (30, "a", "3"),  # a tie goes to the source added first
+        (30, "a", "3"),  # a tie goes to the feed added first
         (30, "a", "3.1"),
         (30, "b", "3.2"),
         (40, "b", "4"),
         (50, "a", "5"),
     ]
     assert [m.ts for m in direct.messages] == [25, 60]
-    assert rt.now == 60
+    assert rt.clock == 60
 
 
 class ClockWatcher(Component):
@@ -265,8 +265,8 @@ def test_timer_goes_before_source_on_a_tie_and_clock_follows_sources():
     rt = ReplayRuntime(start_ns=0)
     watcher = ClockWatcher()
     rt.add(watcher)
-    rt.add_source([tick(20, "1"), tick(35, "2")])
-    rt.start()
+    rt.feed("watch", [tick(20, "1"), tick(35, "2")])
+    rt.start([])
     rt.run()
     assert watcher.log == [(20, "timer@20"), (20, "tick@20"), (35, "tick@35")]
 
@@ -274,8 +274,8 @@ def test_timer_goes_before_source_on_a_tie_and_clock_follows_sources():
 def test_source_going_back_in_time_is_refused():
     rt = ReplayRuntime()
     rt.add(Recorder("r", types=(TradeTick,)))
-    rt.add_source([tick(10, "1"), tick(5, "2")])
-    rt.start()
+    rt.feed("r", [tick(10, "1"), tick(5, "2")])
+    rt.start([])
     with pytest.raises(ValueError, match="back in time"):
         rt.run()
 
@@ -397,8 +397,8 @@ def _scenario(journal_path: Path) -> tuple[list[tuple[int, int, str, bytes]], De
     rt.add(algo)
     rt.add(Brittle(), factory=Brittle)
     rt.add(Recorder("log"))
-    rt.add_source([tick(START + k * 2 * MS + 7, f"65000.{k}") for k in range(12)])
-    rt.start()
+    rt.feed("venue", [tick(START + k * 2 * MS + 7, f"65000.{k}") for k in range(12)])
+    rt.start([])
     rt.run()
     rt.stop()
     journal.close()
@@ -449,8 +449,8 @@ class Flaky(Component):
         self.fail_instances = set(fail_instances)
         self.history: list[Message] | None = None
 
-    def restore(self, history: Iterable[Message]) -> None:
-        self.history = list(history)
+    def restore(self, history: Iterable[Envelope]) -> None:
+        self.history = [e.message for e in history]
         self.log.append((self.instance, "restore", ids(self.history)))
 
     def on_message(self, message: Message) -> None:
@@ -468,7 +468,7 @@ def test_replay_restarts_failed_component_after_backoff(tmp_path: Path):
     rt.add(Flaky(log), factory=lambda: Flaky(log))
     events = Recorder("events", types=(ComponentFailed, ComponentRestarted))
     rt.add(events)
-    rt.start()
+    rt.start([])
     for i in (1, 2, 3):
         rt.send("worker", accepted(i, ts=START))
 
@@ -519,7 +519,7 @@ def test_replay_restart_applies_each_parked_message_once(tmp_path: Path):
     rt = ReplayRuntime(journal=journal, restart_policy=RestartPolicy(backoff_ms=1.0))
     log: list[tuple[int, str, Any]] = []
     rt.add(Flaky(log), factory=lambda: Flaky(log))
-    rt.start()
+    rt.start([])
     for i in (1, 2, 3):
         rt.send("worker", accepted(i))
     rt.run()
@@ -540,8 +540,8 @@ def test_replay_gives_up_after_max_restarts_and_halts_trading(tmp_path: Path):
     rt.add(Flaky(log, fail_instances=range(1, 100)), factory=lambda: Flaky(log, range(1, 100)))
     risk = Recorder("risk", types=(ComponentFailed, ComponentRestarted))
     rt.add(risk)
-    rt.add_source([accepted(i, ts=i * 10 * MS) for i in range(5)], to="worker")
-    rt.start()
+    rt.feed("worker", [accepted(i, ts=i * 10 * MS) for i in range(5)])
+    rt.start([])
     rt.run()
 
     failed = [m for m in risk.messages if isinstance(m, ComponentFailed)]
@@ -572,7 +572,7 @@ def test_replay_component_without_factory_is_not_restarted():
     rt.add(Flaky(log))
     risk = Recorder("risk", types=(ComponentFailed, ComponentRestarted))
     rt.add(risk)
-    rt.start()
+    rt.start([])
     rt.send("worker", accepted(1))
     rt.send("worker", accepted(2))
     rt.run()
@@ -589,7 +589,7 @@ def test_replay_without_risk_component_still_gives_up_quietly():
     rt.add(Flaky(log), factory=lambda: Flaky(log))
     events = Recorder("events", types=(ComponentFailed,))
     rt.add(events)
-    rt.start()
+    rt.start([])
     rt.send("worker", accepted(1))
     rt.run()
     assert [(m.attempt, m.restarting) for m in events.messages] == [(1, False)]
@@ -619,7 +619,7 @@ def test_replay_failure_while_restarting_counts_as_a_failure():
     rt.add(FailsOnRestart(), factory=FailsOnRestart)
     risk = Recorder("risk", types=(ComponentFailed,))
     rt.add(risk)
-    rt.start()
+    rt.start([])
     rt.send("worker", accepted(1))
     rt.send("worker", accepted(2))
     rt.run()  # does not raise
@@ -658,7 +658,7 @@ def test_live_restarts_failed_component(tmp_path: Path):
     events = Recorder("events", types=(ComponentFailed, ComponentRestarted))
     rt.add(sink)
     rt.add(events)
-    rt.start()
+    rt.start([])
     try:
         for i in (1, 2, 3):
             rt.send("worker", accepted(i))
@@ -690,7 +690,7 @@ def test_live_gives_up_after_max_restarts_and_halts_trading(tmp_path: Path):
     rt.add(Flaky(log, range(1, 100)), factory=lambda: Flaky(log, range(1, 100)))
     risk = Recorder("risk", types=(ComponentFailed, ComponentRestarted))
     rt.add(risk)
-    rt.start()
+    rt.start([])
     try:
         rt.send("worker", accepted(1))
         assert risk.wait_for(lambda m: isinstance(m, ComponentRestarted), WAIT)
@@ -727,7 +727,7 @@ def test_live_stop_calls_on_stop_in_reverse_start_order():
         rt.add(Stopper(name, nxt, stops))
     end = Recorder("end", types=())
     rt.add(end)
-    rt.start()
+    rt.start([])
     rt.send("venue", accepted(1))
     assert end.wait_for(lambda m: True, WAIT)  # nothing in flight when stop() begins
     rt.stop()
@@ -739,7 +739,7 @@ def test_replay_stop_calls_on_stop_in_reverse_start_order():
     rt = ReplayRuntime()
     for name in ["venue", "algo", "router", "risk"]:
         rt.add(Stopper(name, "x", stops))
-    rt.start()
+    rt.start([])
     rt.stop()
     assert stops == ["risk", "router", "algo", "venue"]
 
@@ -782,7 +782,7 @@ def test_live_stop_with_a_message_in_flight_stops_every_component(tmp_path: Path
     rt.add(Stopper("risk", "end", stops))
     end = SignallingRecorder("end", stops, end_stopped)
     rt.add(end)
-    rt.start()
+    rt.start([])
     rt.send("venue", accepted(1))  # held by the gate until stop() has stopped "end"
     rt.stop()
     assert events.messages == []

@@ -20,6 +20,7 @@ from tradenode_sim.config import InstrumentSpec, SimVenueConfig
 from tradenode_sim.sources.binance_stream import read_binance_stream
 from tradenode_sim.venue import SimVenue
 
+from node.market import MarketState
 from node.messages import (
     FILL_TYPES,
     BookDeltas,
@@ -35,6 +36,7 @@ from node.messages import (
 )
 from node.runtime.recorder import Recorder
 from node.runtime.replay import ReplayRuntime
+from node.venue import VenueSetup
 
 D = Decimal
 DATA = Path(tradenode_sim.__file__).parent / "data"
@@ -75,17 +77,16 @@ def order_graph_venue(
         "taker_fee_bps": D("25"),
     }
     config.update(settings)
-    return _host(SimVenue(name, SimVenueConfig(**config), config_dir=Path(".")))
+    return _host(SimVenue(name, SimVenueConfig(**config), VenueSetup(Path("."), MarketState())))
 
 
 def _host(venue: SimVenue, **runtime) -> tuple[ReplayRuntime, SimVenue, Recorder]:
+    runtime.setdefault("start_ns", venue.earliest_data_ns() or 0)
     rt = ReplayRuntime(**runtime)
     recorder = Recorder()
     rt.add(recorder)
     rt.add(venue)
-    rt.start()
-    for stream in venue.sources():
-        rt.add_source(stream, to=venue.name)
+    rt.start([])
     return rt, venue, recorder
 
 
@@ -403,7 +404,7 @@ def test_resting_orders_fill_only_on_later_recorded_trades_behind_the_queue():
         maker_fee_bps=D("2"),
         taker_fee_bps=D("5"),
     )
-    rt, venue, rec = _host(SimVenue("binance", config, config_dir=Path(".")))
+    rt, venue, rec = _host(SimVenue("binance", config, setup=VenueSetup(Path("."), MarketState())))
     start = _capture()[0].ts
     trades = [m for m in _capture() if isinstance(m, TradeTick)]
 

@@ -18,6 +18,7 @@ from tradenode_sim.config import InstrumentSpec, SimVenueConfig
 from tradenode_sim.venue import SimVenue
 
 from node.journal import Journal
+from node.market import MarketState
 from node.messages import (
     FILL_TYPES,
     BalancesUpdated,
@@ -34,6 +35,7 @@ from node.messages import (
 )
 from node.runtime.recorder import Recorder
 from node.runtime.replay import ReplayRuntime
+from node.venue import VenueSetup
 
 D = Decimal
 NS = 1_000_000_000
@@ -61,15 +63,16 @@ def hosted(*venues: SimVenue, journal: Journal | None = None) -> tuple[ReplayRun
     rt.add(recorder)
     for venue in venues:
         rt.add(venue)
-    rt.start()
-    for venue in venues:
-        for stream in venue.sources():
-            rt.add_source(stream, to=venue.name)
+    rt.start(list(journal.envelopes()) if journal is not None else [])
     return rt, recorder
 
 
+def setup() -> VenueSetup:
+    return VenueSetup(Path("."), MarketState())
+
+
 def sim(name: str = "bitstamp", **settings) -> tuple[ReplayRuntime, SimVenue, Recorder]:
-    venue = SimVenue(name, venue_config(**settings), config_dir=Path("."))
+    venue = SimVenue(name, venue_config(**settings), setup())
     rt, recorder = hosted(venue)
     rt.run()
     return rt, venue, recorder
@@ -405,7 +408,7 @@ def test_a_resting_sell_holds_its_base_until_canceled():
 def test_execution_delay_delays_the_fill_by_that_much_simulated_time():
     rt, venue, rec = sim(execution_delay_ms=40.0)
     rt.advance(NS)
-    sent = rt.now
+    sent = rt.clock
     rt.send(venue.name, order("d", "buy", "1"))
     rt.run(until_ns=sent + 40 * MS - 1)
     assert of(rec, "d", OrderAccepted, *FILL_TYPES) == []
@@ -419,7 +422,7 @@ def test_execution_delay_delays_the_fill_by_that_much_simulated_time():
 def test_a_refused_order_is_rejected_at_once_despite_the_delay():
     rt, venue, rec = sim(execution_delay_ms=40.0)
     rt.advance(NS)
-    sent = rt.now
+    sent = rt.clock
     rt.send(venue.name, order("x", "buy", "1", symbol="ETH/USD"))
     rt.run()
     (rejected,) = of(rec, "x", OrderRejected)
@@ -430,7 +433,7 @@ def test_cancel_delay_delays_the_cancel():
     rt, venue, rec = sim(cancel_delay_ms=25.0)
     submit(rt, venue, order("r", "buy", "1", limit_price=D("5000.00")))
     rt.advance(NS)
-    sent = rt.now
+    sent = rt.clock
     rt.send(venue.name, CancelOrder(client_order_id="r", venue="bitstamp"))
     rt.run(until_ns=sent + 25 * MS - 1)
     assert of(rec, "r", OrderCanceled) == []
@@ -446,7 +449,7 @@ def test_cancel_delay_delays_the_cancel():
 
 
 def _scenario(journal_path: Path) -> list[tuple]:
-    bitstamp = SimVenue("bitstamp", venue_config(execution_delay_ms=30.0), config_dir=Path("."))
+    bitstamp = SimVenue("bitstamp", venue_config(execution_delay_ms=30.0), setup=setup())
     binance = SimVenue(
         "binance",
         SimVenueConfig(
@@ -458,7 +461,7 @@ def _scenario(journal_path: Path) -> list[tuple]:
             taker_fee_bps=D("7.5"),
             execution_delay_ms=5.0,
         ),
-        config_dir=Path("."),
+        setup=setup(),
     )
     journal = Journal(journal_path)
     rt, _ = hosted(bitstamp, binance, journal=journal)
@@ -471,9 +474,7 @@ def _scenario(journal_path: Path) -> list[tuple]:
     rt.send(bitstamp.name, order("g4", "buy", "1", symbol="ETH/USD"))
     rt.run(until_ns=NS)
     rt.send(bitstamp.name, CancelOrder(client_order_id="g3", venue="bitstamp"))
-    (stream,) = binance.sources()  # a fresh reader, only to learn when the capture starts
-    start = next(stream).ts
-    stream.close()
+    start = binance.earliest_data_ns()
     rt.run(until_ns=start + 60 * NS)
     kw = {"venue": "binance", "symbol": "BTC/USDT"}
     book = binance.books["BTC/USDT"].book

@@ -1,7 +1,12 @@
-"""Settings of one simulated venue: which recorded books it trades on, and how it fills."""
+"""Settings of one simulated venue: which recorded books it trades on, and how it fills.
+
+Every value ``run`` would trip on is refused here or in ``SimVenue.check_config``, so
+``tradenode check`` catches it with the key's name before anything starts.
+"""
 
 from __future__ import annotations
 
+import math
 from decimal import Decimal
 from pathlib import Path
 from typing import Literal
@@ -13,6 +18,23 @@ DATA_DIR = Path(__file__).parent / "data"
 PACKAGED_PREFIX = "sim:"
 
 
+def _finite(name: str, value: Decimal) -> None:
+    if not value.is_finite():
+        raise ValueError(f"{name} must be a finite number, got {value}")
+
+
+def _positive(name: str, value: Decimal) -> None:
+    _finite(name, value)
+    if value <= 0:
+        raise ValueError(f"{name} must be > 0, got {value}")
+
+
+def _not_negative(name: str, value: Decimal) -> None:
+    _finite(name, value)
+    if value < 0:
+        raise ValueError(f"{name} must be >= 0, got {value}")
+
+
 class InstrumentSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     tick_size: Decimal
     lot_size: Decimal
@@ -20,6 +42,14 @@ class InstrumentSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     max_quantity: Decimal | None = None
     min_notional: Decimal = Decimal(0)
     venue_symbol: str | None = None
+
+    def __post_init__(self) -> None:
+        _positive("tick_size", self.tick_size)
+        _positive("lot_size", self.lot_size)
+        _not_negative("min_quantity", self.min_quantity)
+        _not_negative("min_notional", self.min_notional)
+        if self.max_quantity is not None:
+            _positive("max_quantity", self.max_quantity)
 
 
 class SimVenueConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -30,7 +60,8 @@ class SimVenueConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     only once the order's fees at the rate exceed it). ``spread_multiplier`` widens every
     recorded level away from the mid (1 = as recorded); ``slippage_bps`` worsens every taker
     fill price; ``execution_delay_ms`` is the time from submit to the order reaching the book,
-    and ``cancel_delay_ms`` the same for cancels.
+    and ``cancel_delay_ms`` the same for cancels. ``replay_speed`` paces the recording on the
+    live runtime (1 = real time); the replay runtime has no pace.
     """
 
     source: Literal["order-graph", "binance-stream", "binance-depth-csv"]
@@ -46,6 +77,33 @@ class SimVenueConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     slippage_bps: Decimal = Decimal(0)
     execution_delay_ms: float = 0.0
     cancel_delay_ms: float = 0.0
+    replay_speed: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not self.files:
+            raise ValueError("files must name at least one recorded file")
+        if not self.symbols:
+            raise ValueError("symbols must name at least one instrument")
+        for symbol in self.symbols:
+            base, sep, quote = symbol.partition("/")
+            if not (sep and base and quote):
+                raise ValueError(f"symbols: {symbol!r} is not BASE/QUOTE")
+        for currency, amount in self.balances.items():
+            _not_negative(f"balances.{currency}", amount)
+        for name in ("maker_fee_bps", "taker_fee_bps"):
+            value = getattr(self, name)
+            _finite(name, value)
+            if not 0 <= value < 10_000:
+                raise ValueError(f"{name} must be in [0, 10000) bps, got {value}")
+        _not_negative("min_commission", self.min_commission)
+        _positive("spread_multiplier", self.spread_multiplier)
+        _not_negative("slippage_bps", self.slippage_bps)
+        for name in ("execution_delay_ms", "cancel_delay_ms"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"{name} must be a finite number >= 0, got {value}")
+        if not (math.isfinite(self.replay_speed) and self.replay_speed > 0):
+            raise ValueError(f"replay_speed must be > 0, got {self.replay_speed}")
 
     def paths(self, config_dir: Path) -> list[Path]:
         resolved = []

@@ -2,42 +2,50 @@
 
 It behaves like an exchange seen through an adapter: it refuses what an exchange would refuse
 (unknown symbol, off-tick price, below minimum, unpayable) with the numbers, acknowledges, fills
-and expires with exchange-style events, and keeps its own balances.
+and expires with exchange-style events, keeps its own balances, and answers reconciliation
+queries. The recorded book it replays is the node's one book of that venue: what the router,
+risk and the portfolio read is exactly what the simulated exchange matches against.
+
+Its account is an exchange's account: it outlives the node. The journal is its record, so a
+restart (of the node, or of this component after a failure) finds the balances and resting
+orders it had, never the configured starting balances again — a restart must not create money.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import itertools
+from collections.abc import Iterable, Iterator
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from pathlib import Path
 from typing import Any
 
 import msgspec
 
-from node.book import L2Book, precision_of
+from node.component import Envelope
 from node.messages import (
+    FILL_TYPES,
     Balance,
     BalancesUpdated,
     BookDeltas,
     BookLevel,
     BookSnapshot,
     CancelOrder,
+    FillReport,
     Instrument,
-    InstrumentsLoaded,
     MarketData,
     OrderAccepted,
     OrderCanceled,
-    OrderCancelRejected,
     OrderExpired,
-    OrderFilled,
-    OrderPartiallyFilled,
     OrderRejected,
+    OrderStatusReport,
+    ReconcileVenue,
     SubmitOrder,
     TimerFired,
     TradeTick,
-    VenueConnected,
+    VenueCapabilities,
+    VenueReconciled,
 )
-from node.venue import Venue
+from node.venue import Venue, VenueSetup
 from tradenode_sim.config import SimVenueConfig
 from tradenode_sim.matching import Execution, PricingModel, RestingOrder, SymbolBook
 from tradenode_sim.sources.binance_csv import read_binance_depth_csv
@@ -46,8 +54,6 @@ from tradenode_sim.sources.order_graph import load_order_graph
 
 _BPS = Decimal("0.0001")
 _MS = 1_000_000
-
-
 _FEE_STEP = Decimal("0.00000001")
 
 
@@ -60,51 +66,91 @@ def _amount(value: Decimal) -> str:
     return f"{value.quantize(_FEE_STEP).normalize():f}"
 
 
-class SimVenue(Venue):
-    """One simulated exchange account."""
-
-    def __init__(self, name: str, config: SimVenueConfig, config_dir: Path) -> None:
-        super().__init__(name, config, config_dir)
-        self.maker_rate = config.maker_fee_bps * _BPS
-        self.taker_rate = config.taker_fee_bps * _BPS
-        self.books: dict[str, SymbolBook] = {}
-        for symbol, spec in config.symbols.items():
-            if "/" not in symbol:
-                raise ValueError(f"venues.{name}.symbols: {symbol!r} is not BASE/QUOTE")
-            base, quote = symbol.split("/")
-            instrument = Instrument(
+def _instruments(name: str, config: SimVenueConfig) -> list[Instrument]:
+    maker, taker = config.maker_fee_bps * _BPS, config.taker_fee_bps * _BPS
+    out = []
+    for symbol, spec in config.symbols.items():
+        base, _, quote = symbol.partition("/")
+        out.append(
+            Instrument(
                 symbol=symbol,
                 venue=name,
                 venue_symbol=spec.venue_symbol or symbol.replace("/", ""),
                 base=base,
                 quote=quote,
+                asset_class="spot",
                 tick_size=spec.tick_size,
                 lot_size=spec.lot_size,
                 min_quantity=spec.min_quantity,
                 max_quantity=spec.max_quantity,
                 min_notional=spec.min_notional,
-                maker_fee=self.maker_rate,
-                taker_fee=self.taker_rate,
+                maker_fee=maker,
+                taker_fee=taker,
             )
-            book = L2Book(name, symbol, precision_of(spec.tick_size), 8)
-            pricing = PricingModel(spec.tick_size, config.spread_multiplier, config.slippage_bps)
-            self.books[symbol] = SymbolBook(instrument, book, pricing)
+        )
+    return out
+
+
+class SimVenue(Venue):
+    """One simulated exchange account."""
+
+    capabilities = VenueCapabilities(
+        order_types=("market", "limit"),
+        time_in_force=("gtc", "ioc", "fok"),
+        post_only=True,
+        client_id_max_length=64,
+        reconciles=True,
+    )
+
+    def __init__(self, name: str, config: SimVenueConfig, setup: VenueSetup) -> None:
+        super().__init__(name, config, setup)
+        self.maker_rate = config.maker_fee_bps * _BPS
+        self.taker_rate = config.taker_fee_bps * _BPS
+        self.books: dict[str, SymbolBook] = {}
+        for instrument in _instruments(name, config):
+            pricing = PricingModel(
+                instrument.tick_size, config.spread_multiplier, config.slippage_bps
+            )
+            self.books[instrument.symbol] = SymbolBook(
+                instrument, setup.market.book(name, instrument.symbol), pricing
+            )
         self.totals: dict[str, Decimal] = dict(config.balances)
         self.reserved: dict[str, Decimal] = {}
         self.open: dict[str, RestingOrder] = {}
         self.seen_ids: set[str] = set()
         self.in_flight: dict[str, Decimal] = {}  # reservation of orders not yet at the book
-        self._order_seq = 0
-        self._trade_seq = 0
+        self.statuses: dict[str, OrderStatusReport] = {}  # every order's latest state
+        self.fills: list[FillReport] = []
+        self._order_seq = itertools.count(1)
+        self._trade_seq = itertools.count(1)
+        self._streams: list[Iterator[MarketData]] | None = None
+        self._first_ts: int | None = None
+        self._static = config.source == "order-graph"
 
-    # -- setup ----------------------------------------------------------------------------------
+    # -- what check asks ------------------------------------------------------------------------
 
-    def instruments(self) -> list[Instrument]:
-        return [b.instrument for b in self.books.values()]
+    @classmethod
+    def check_config(cls, name: str, config: SimVenueConfig, config_dir: Path) -> list[str]:
+        problems = []
+        for i, path in enumerate(config.paths(config_dir)):
+            if not path.is_file():
+                problems.append(f"venues.{name}.files[{i}]: no such file {path}")
+        if config.source != "order-graph" and len(config.symbols) != 1:
+            problems.append(f"venues.{name}.symbols: a {config.source} source carries one symbol")
+        return problems
 
-    def sources(self) -> list[Iterable[MarketData]]:
+    @classmethod
+    def declared_instruments(cls, name: str, config: SimVenueConfig) -> list[Instrument]:
+        return _instruments(name, config)
+
+    # -- the recording --------------------------------------------------------------------------
+
+    def _open_streams(self) -> list[Iterator[MarketData]]:
+        """The recorded streams, read lazily; the first message of each is peeked for its time."""
+        if self._streams is not None:
+            return self._streams
         cfg = self.config
-        paths = cfg.paths(self.config_dir)
+        paths = cfg.paths(self.setup.config_dir)
         if cfg.source == "order-graph":
             wanted = cfg.source_venue or self.venue
             snaps = [
@@ -119,35 +165,113 @@ class SimVenue(Venue):
                     f"venues.{self.venue}: no {wanted} book for {', '.join(sorted(missing))} "
                     f"in {', '.join(map(str, paths))}"
                 )
-            return [snaps]
-        if len(self.books) != 1:
-            raise ValueError(f"venues.{self.venue}: a {cfg.source} source carries one symbol")
-        symbol = next(iter(self.books))
-        reader = read_binance_stream if cfg.source == "binance-stream" else read_binance_depth_csv
-        return [reader(paths, venue=self.venue, symbol=symbol)]
+            streams: list[Iterable[MarketData]] = [snaps]
+        else:
+            symbol = next(iter(self.books))
+            reader = (
+                read_binance_stream if cfg.source == "binance-stream" else read_binance_depth_csv
+            )
+            streams = [reader(paths, venue=self.venue, symbol=symbol)]
+        peeked = []
+        for stream in streams:
+            iterator = iter(stream)
+            first = next(iterator, None)
+            if first is not None:
+                self._first_ts = (
+                    first.ts if self._first_ts is None else min(self._first_ts, first.ts)
+                )
+                peeked.append(itertools.chain([first], iterator))
+        self._streams = peeked
+        return peeked
 
-    def on_start(self) -> None:
-        now = self.ctx.now()
-        self.ctx.publish(
-            InstrumentsLoaded(venue=self.venue, instruments=self.instruments(), ts=now)
+    def earliest_data_ns(self) -> int | None:
+        self._open_streams()
+        return self._first_ts
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    def restore(self, history: Iterable[Envelope]) -> None:
+        """The account as the journal left it: balances, orders, fills and resting orders."""
+        history = list(history)
+        super().restore(history)
+        orders: dict[str, SubmitOrder] = {}
+        last_balances: BalancesUpdated | None = None
+        for envelope in history:
+            m = envelope.message
+            if isinstance(m, SubmitOrder) and envelope.destination == self.name:
+                self.seen_ids.add(m.client_order_id)
+                orders[m.client_order_id] = m
+            elif isinstance(m, BalancesUpdated) and envelope.sender == self.name:
+                last_balances = m
+            elif getattr(m, "venue", None) != self.venue or envelope.sender != self.name:
+                continue
+            elif isinstance(m, OrderAccepted) and m.client_order_id in orders:
+                self._remember(orders[m.client_order_id], m.venue_order_id, Decimal(0), "open")
+            elif isinstance(m, FILL_TYPES) and m.client_order_id in orders:
+                self._record_fill_report(m)
+                status = "filled" if m.leaves_quantity <= 0 else "open"
+                self._remember(
+                    orders[m.client_order_id], m.venue_order_id, m.cumulative_quantity, status
+                )
+            elif isinstance(m, (OrderCanceled, OrderExpired)):
+                known = self.statuses.get(m.client_order_id)
+                if known is not None:
+                    final = "canceled" if isinstance(m, OrderCanceled) else "expired"
+                    self.statuses[m.client_order_id] = msgspec.structs.replace(known, status=final)
+            elif isinstance(m, OrderRejected) and m.client_order_id in orders:
+                self._remember(orders[m.client_order_id], "", Decimal(0), "rejected")
+        if last_balances is not None:
+            self.totals = {c: b.total for c, b in last_balances.balances.items()}
+        for cid, status in self.statuses.items():
+            if status.status == "open":
+                self._rest_restored(orders[cid], status)
+        numbers = [
+            int(s.venue_order_id.rsplit("-", 1)[-1])
+            for s in self.statuses.values()
+            if s.venue_order_id
+        ]
+        self._order_seq = itertools.count(max(numbers, default=0) + 1)
+        self._trade_seq = itertools.count(len(self.fills) + 1)
+
+    def _rest_restored(self, order: SubmitOrder, status: OrderStatusReport) -> None:
+        sb = self.books[order.symbol]
+        remaining = order.quantity - status.filled_quantity
+        currency = sb.instrument.quote if order.side == "buy" else sb.instrument.base
+        assert order.limit_price is not None
+        if order.side == "buy":
+            held = _fee(order.limit_price * remaining * (1 + max(self.taker_rate, self.maker_rate)))
+        else:
+            held = remaining
+        self.reserved[currency] = self.reserved.get(currency, Decimal(0)) + held
+        resting = RestingOrder(
+            order=order,
+            venue_order_id=status.venue_order_id,
+            price=order.limit_price,
+            remaining=remaining,
+            queue_ahead=Decimal(0),
+            filled=status.filled_quantity,
+            reserved=held,
         )
+        self.open[order.client_order_id] = resting
+        sb.rest(resting)
+
+    def connect(self) -> None:
+        streams = self._open_streams()
+        self.instruments_loaded([b.instrument for b in self.books.values()])
         self._publish_balances()
-        self.ctx.publish(VenueConnected(venue=self.venue, ts=now))
+        self.connected()
+        for stream in streams:
+            self.ctx.feed(stream, speed=self.config.replay_speed)
 
     # -- market data ----------------------------------------------------------------------------
 
     def on_other(self, message: Any) -> None:
-        if isinstance(message, TimerFired):
-            if message.name == "arrive":
-                self._arrive(message.payload)
-            elif message.name == "cancel":
-                self._do_cancel(message.payload)
-            return
         cls = message.__class__
         if cls is BookDeltas or cls is BookSnapshot:
             sb = self.books.get(message.symbol)
             if sb is not None:
-                sb.book.apply(message)
+                sb.book.apply(message, self.ctx.now())
+                sb.book.static = self._static
                 if sb.resting:
                     sb.on_book_update()
             self.ctx.publish(message)
@@ -158,25 +282,21 @@ class SimVenue(Venue):
                     self._fill(sb, resting, execution)
                 self._publish_balances()
             self.ctx.publish(message)
+        elif cls is TimerFired:
+            if message.name == "arrive":
+                self._arrive(message.payload)
+            elif message.name == "cancel":
+                self._do_cancel(message.payload)
         elif isinstance(message, MarketData):
             self.ctx.publish(message)
 
     # -- orders ---------------------------------------------------------------------------------
 
-    def _reject(self, order: SubmitOrder, reason: str) -> None:
-        self.ctx.publish(
-            OrderRejected(
-                client_order_id=order.client_order_id,
-                venue=self.venue,
-                reason=reason,
-                ts=self.ctx.now(),
-            )
-        )
-
     def submit(self, order: SubmitOrder) -> None:
         verdict = self._validate(order)
         if isinstance(verdict, str):
-            self._reject(order, verdict)
+            self.rejected(order.client_order_id, verdict)
+            self._remember(order, "", Decimal(0), "rejected")
             return
         self.seen_ids.add(order.client_order_id)
         # Hold the money back now, not on arrival: orders in flight must not spend it twice.
@@ -198,6 +318,8 @@ class SimVenue(Venue):
         if order.client_order_id in self.seen_ids:
             return f"duplicate client order id {order.client_order_id}"
         ins = sb.instrument
+        if order.order_type not in ("market", "limit"):
+            return f"order type {order.order_type} is not supported by {self.venue}"
         if order.quantity <= 0 or order.quantity % ins.lot_size:
             return (
                 f"quantity {order.quantity} is not a positive multiple of lot size {ins.lot_size}"
@@ -258,55 +380,52 @@ class SimVenue(Venue):
             if crossed is not None:
                 opposite = "ask" if order.side == "buy" else "bid"
                 self.reserved[currency] -= held
-                self._reject(
-                    order,
+                self.rejected(
+                    order.client_order_id,
                     f"post-only {order.side} at {order.limit_price} would take liquidity "
                     f"(best {opposite} {crossed})",
                 )
+                self._remember(order, "", Decimal(0), "rejected")
                 return
         limit = order.limit_price if order.order_type == "limit" else None
         levels = sb.marketable_levels(order.side, order.quantity, limit)
         if order.side == "buy":
             levels = self._within(sb, levels, held)
         available = sum((lv.size for lv in levels), Decimal(0))
+        venue_order_id = f"{self.venue}-{next(self._order_seq)}"
         if order.time_in_force == "fok" and available < order.quantity:
             self.reserved[currency] -= held
-            self._accept(order)
-            self._expire(
-                order, Decimal(0), f"fill-or-kill: only {available} of {order.quantity} available"
+            self.accepted(order.client_order_id, venue_order_id)
+            self._remember(order, venue_order_id, Decimal(0), "expired")
+            self.expired(
+                order.client_order_id,
+                Decimal(0),
+                f"fill-or-kill: only {available} of {order.quantity} available",
             )
             return
-        self._order_seq += 1
         resting = RestingOrder(
             order=order,
-            venue_order_id=f"{self.venue}-{self._order_seq}",
+            venue_order_id=venue_order_id,
             price=limit or Decimal(0),
             remaining=order.quantity,
             queue_ahead=Decimal(0),
             reserved=held,
         )
         self.open[order.client_order_id] = resting
-        self.ctx.publish(
-            OrderAccepted(
-                client_order_id=order.client_order_id,
-                venue=self.venue,
-                venue_order_id=resting.venue_order_id,
-                ts=now,
-            )
-        )
+        self._remember(order, venue_order_id, Decimal(0), "open")
+        self.accepted(order.client_order_id, venue_order_id)
         if levels:
             executions = sb.take(order.side, levels, now)
             resting_side = "sell" if order.side == "buy" else "buy"
+            changed = [
+                BookLevel(lv.price, sb.book.size_at(resting_side, lv.price)) for lv in levels
+            ]
             self.ctx.publish(
                 BookDeltas(
                     venue=self.venue,
                     symbol=order.symbol,
-                    bids=[]
-                    if resting_side == "sell"
-                    else [BookLevel(lv.price, sb.book.size_at("buy", lv.price)) for lv in levels],
-                    asks=[]
-                    if resting_side == "buy"
-                    else [BookLevel(lv.price, sb.book.size_at("sell", lv.price)) for lv in levels],
+                    bids=changed if resting_side == "buy" else [],
+                    asks=changed if resting_side == "sell" else [],
                     sequence=sb.book.sequence,
                     ts=now,
                 )
@@ -316,7 +435,7 @@ class SimVenue(Venue):
                 self._fill(sb, resting, execution)
         if resting.remaining > 0:
             if order.order_type == "market" or order.time_in_force == "ioc":
-                self._expire(order, resting.filled, "immediate-or-cancel remainder")
+                self._expire(resting, "immediate-or-cancel remainder")
             else:
                 sb.rest(resting)
         self._publish_balances()
@@ -345,17 +464,6 @@ class SimVenue(Venue):
             break
         return out
 
-    def _accept(self, order: SubmitOrder) -> None:
-        self._order_seq += 1
-        self.ctx.publish(
-            OrderAccepted(
-                client_order_id=order.client_order_id,
-                venue=self.venue,
-                venue_order_id=f"{self.venue}-{self._order_seq}",
-                ts=self.ctx.now(),
-            )
-        )
-
     def _release(self, resting: RestingOrder) -> None:
         order = resting.order
         sb = self.books[order.symbol]
@@ -365,19 +473,10 @@ class SimVenue(Venue):
         self.open.pop(order.client_order_id, None)
         sb.resting.pop(order.client_order_id, None)
 
-    def _expire(self, order: SubmitOrder, filled: Decimal, reason: str) -> None:
-        resting = self.open.get(order.client_order_id)
-        if resting is not None:
-            self._release(resting)
-        self.ctx.publish(
-            OrderExpired(
-                client_order_id=order.client_order_id,
-                venue=self.venue,
-                filled_quantity=filled,
-                reason=reason,
-                ts=self.ctx.now(),
-            )
-        )
+    def _expire(self, resting: RestingOrder, reason: str) -> None:
+        self._release(resting)
+        self._remember(resting.order, resting.venue_order_id, resting.filled, "expired")
+        self.expired(resting.order.client_order_id, resting.filled, reason)
 
     def _fill(self, sb: SymbolBook, resting: RestingOrder, execution: Execution) -> None:
         order = resting.order
@@ -398,27 +497,39 @@ class SimVenue(Venue):
         resting.reserved -= held
         resting.remaining -= execution.quantity
         resting.filled += execution.quantity
-        self._trade_seq += 1
+        trade_id = f"{self.venue}-t{next(self._trade_seq)}"
         done = resting.remaining <= 0
-        kind = OrderFilled if done else OrderPartiallyFilled
-        self.ctx.publish(
-            kind(
+        status = "filled" if done else "open"
+        self._remember(order, resting.venue_order_id, resting.filled, status)
+        now = self.ctx.now()
+        self.fills.append(
+            FillReport(
                 client_order_id=order.client_order_id,
-                venue=self.venue,
                 venue_order_id=resting.venue_order_id,
-                trade_id=f"{self.venue}-t{self._trade_seq}",
+                trade_id=trade_id,
                 symbol=order.symbol,
                 side=order.side,
                 price=execution.price,
                 quantity=execution.quantity,
                 fee=fee,
                 fee_currency=ins.quote,
-                liquidity=execution.liquidity,
-                cumulative_quantity=resting.filled,
-                leaves_quantity=resting.remaining,
-                parent_id=order.parent_id,
-                ts=self.ctx.now(),
+                liquidity=execution.liquidity,  # type: ignore[arg-type]
+                ts=now,
             )
+        )
+        self.filled(
+            client_order_id=order.client_order_id,
+            venue_order_id=resting.venue_order_id,
+            trade_id=trade_id,
+            symbol=order.symbol,
+            side=order.side,
+            price=execution.price,
+            quantity=execution.quantity,
+            fee=fee,
+            fee_currency=ins.quote,
+            liquidity=execution.liquidity,  # type: ignore[arg-type]
+            cumulative_quantity=resting.filled,
+            leaves_quantity=resting.remaining,
         )
         if done:
             self._release(resting)
@@ -433,25 +544,11 @@ class SimVenue(Venue):
     def _do_cancel(self, command: CancelOrder) -> None:
         resting = self.open.get(command.client_order_id)
         if resting is None:
-            self.ctx.publish(
-                OrderCancelRejected(
-                    client_order_id=command.client_order_id,
-                    venue=self.venue,
-                    reason="no open order with this client order id",
-                    ts=self.ctx.now(),
-                )
-            )
+            self.cancel_rejected(command.client_order_id, "no open order with this client order id")
             return
         self._release(resting)
-        self.ctx.publish(
-            OrderCanceled(
-                client_order_id=command.client_order_id,
-                venue=self.venue,
-                reason=command.reason,
-                filled_quantity=resting.filled,
-                ts=self.ctx.now(),
-            )
-        )
+        self._remember(resting.order, resting.venue_order_id, resting.filled, "canceled")
+        self.canceled(command.client_order_id, command.reason, resting.filled)
         self._publish_balances()
 
     def _publish_balances(self) -> None:
@@ -459,4 +556,61 @@ class SimVenue(Venue):
             currency: Balance(total=total, free=total - self.reserved.get(currency, Decimal(0)))
             for currency, total in sorted(self.totals.items())
         }
-        self.ctx.publish(BalancesUpdated(venue=self.venue, balances=balances, ts=self.ctx.now()))
+        self.balances_updated(balances)
+
+    # -- reconciliation -------------------------------------------------------------------------
+
+    def _remember(
+        self, order: SubmitOrder, venue_order_id: str, filled: Decimal, status: str
+    ) -> None:
+        self.statuses[order.client_order_id] = OrderStatusReport(
+            client_order_id=order.client_order_id,
+            venue_order_id=venue_order_id,
+            symbol=order.symbol,
+            side=order.side,
+            quantity=order.quantity,
+            filled_quantity=filled,
+            status=status,  # type: ignore[arg-type]
+            limit_price=order.limit_price,
+            ts=order.ts,
+        )
+
+    def _record_fill_report(self, fill: Any) -> None:
+        self.fills.append(
+            FillReport(
+                client_order_id=fill.client_order_id,
+                venue_order_id=fill.venue_order_id,
+                trade_id=fill.trade_id,
+                symbol=fill.symbol,
+                side=fill.side,
+                price=fill.price,
+                quantity=fill.quantity,
+                fee=fill.fee,
+                fee_currency=fill.fee_currency,
+                liquidity=fill.liquidity,
+                ts=fill.ts,
+            )
+        )
+
+    def reconcile(self, request: ReconcileVenue) -> None:
+        queried, unknown = [], []
+        for cid in request.client_order_ids:
+            status = self.statuses.get(cid)
+            if status is None:
+                unknown.append(cid)
+            else:
+                queried.append(status)
+        self.ctx.publish(
+            VenueReconciled(
+                venue=self.venue,
+                open_orders=[self.statuses[cid] for cid in self.open if cid in self.statuses],
+                queried=queried,
+                unknown=unknown,
+                fills=[f for f in self.fills if f.ts >= request.since_ts],
+                balances={
+                    c: Balance(total=t, free=t - self.reserved.get(c, Decimal(0)))
+                    for c, t in sorted(self.totals.items())
+                },
+                ts=self.ctx.now(),
+            )
+        )

@@ -58,7 +58,7 @@ def _first_line(path: Path) -> bytes:
 
 def final_book(messages: Iterable[MarketData], *, venue: str, symbol: str) -> BookSnapshot | None:
     """The book after applying every snapshot and delta in ``messages``; None if none came."""
-    book = L2Book(venue, symbol, price_precision=9)  # only its exact Decimal levels are read
+    book = L2Book(venue, symbol)
     for msg in messages:
         if isinstance(msg, (BookSnapshot, BookDeltas)):
             book.apply(msg)

@@ -1,0 +1,176 @@
+"""A Python client of a running node's control API, for strategies and tools.
+
+::
+
+    from node.client import NodeClient
+    from node.messages import SubmitParentOrder
+
+    node = NodeClient.for_config("configs/demo-live.toml")   # or NodeClient("http://127.0.0.1:8700")
+    node.submit(SubmitParentOrder(parent_id="rebal-1", symbol="BTC/USD", side="buy",
+                                  quantity=Decimal("2"), algo="twap", params={"duration_s": 300}))
+    for event in node.events():          # the node's own messages, as they happen
+        print(event)
+
+Requests and answers are the node's own message types; an error answer raises
+``NodeClientError`` with the node's words.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import msgspec
+
+from node.codec import Codec, core_codec
+from node.control.views import Accepted, NodeState, ParentDetail, ParentView
+from node.journal import running_node
+from node.messages import (
+    HaltTrading,
+    Message,
+    ReduceOnly,
+    ResumeTrading,
+    SubmitParentOrder,
+)
+
+
+class NodeClientError(RuntimeError):
+    """The node refused a request, or could not be reached; the message says why."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class NodeClient:
+    """Talks to one node's control API. ``token`` is its bearer token, if it needs one."""
+
+    def __init__(
+        self,
+        url: str,
+        token: str | None = None,
+        *,
+        timeout: float = 10.0,
+        codec: Codec | None = None,
+    ) -> None:
+        self.url = url.rstrip("/")
+        headers = {"authorization": f"Bearer {token}"} if token else {}
+        self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
+        self._codec = codec or core_codec()
+
+    @classmethod
+    def for_config(cls, config_path: str | Path, token_env: str | None = None) -> NodeClient:
+        """The client of the node running on this config (found through its journal's lock)."""
+        from node.config import load_config
+        from node.plugins import load_plugins
+
+        plugins = load_plugins()
+        config = load_config(config_path, plugins)
+        holder = running_node(config.journal_path)
+        if holder is None:
+            raise NodeClientError(f"no node is running on {config_path}")
+        if not holder.control_url:
+            raise NodeClientError(
+                f"the node on {config_path} ({holder.describe()}) has no control API"
+            )
+        env = token_env or config.node.control.token_env
+        token = os.environ.get(env) if env else None
+        return cls(holder.control_url, token, codec=plugins.codec())
+
+    # -- requests -------------------------------------------------------------------------------
+
+    def _request(self, method: str, path: str, body: Any = None, params: Any = None) -> bytes:
+        try:
+            response = self._http.request(
+                method,
+                path,
+                content=msgspec.json.encode(body) if body is not None else None,
+                params=params,
+                headers={"content-type": "application/json"} if body is not None else None,
+            )
+        except httpx.HTTPError as exc:
+            raise NodeClientError(f"cannot reach the node at {self.url}: {exc}") from None
+        if response.status_code >= 400:
+            raise NodeClientError(_error_text(response), response.status_code)
+        return response.content
+
+    def state(self) -> NodeState:
+        return msgspec.json.decode(self._request("GET", "/api/state"), type=NodeState)
+
+    def orders(self) -> list[ParentView]:
+        return msgspec.json.decode(self._request("GET", "/api/orders"), type=list[ParentView])
+
+    def order(self, parent_id: str) -> ParentDetail:
+        data = self._request("GET", f"/api/orders/{parent_id}")
+        return msgspec.json.decode(data, type=ParentDetail)
+
+    def submit(self, order: SubmitParentOrder) -> Accepted:
+        body = msgspec.to_builtins(order)
+        body.pop("ts", None)
+        body.pop("source", None)
+        return msgspec.json.decode(self._request("POST", "/api/orders", body), type=Accepted)
+
+    def cancel(self, parent_id: str, reason: str = "") -> Accepted:
+        data = self._request("DELETE", f"/api/orders/{parent_id}", params={"reason": reason})
+        return msgspec.json.decode(data, type=Accepted)
+
+    def command(self, command: HaltTrading | ReduceOnly | ResumeTrading) -> Accepted:
+        path = {HaltTrading: "halt", ReduceOnly: "reduce-only", ResumeTrading: "resume"}[
+            type(command)
+        ]
+        body = msgspec.to_builtins(command)
+        body.pop("ts", None)
+        body.pop("source", None)
+        return msgspec.json.decode(self._request("POST", f"/api/{path}", body), type=Accepted)
+
+    def halt(self, reason: str, cancel_open_orders: bool = True) -> Accepted:
+        return self.command(HaltTrading(reason=reason, cancel_open_orders=cancel_open_orders))
+
+    def reduce_only(self, reason: str) -> Accepted:
+        return self.command(ReduceOnly(reason=reason))
+
+    def resume(self, reason: str) -> Accepted:
+        return self.command(ResumeTrading(reason=reason))
+
+    def events(self, heartbeats: bool = False) -> Iterator[Message | None]:
+        """The node's events as they happen (server-sent events), decoded to its messages; with
+        ``heartbeats``, a None each second the node has nothing to say (so a loop can stop)."""
+        try:
+            with self._http.stream(
+                "GET", "/api/events", timeout=httpx.Timeout(10.0, read=30.0)
+            ) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    raise NodeClientError(_error_text(response), response.status_code)
+                for line in response.iter_lines():
+                    if line.startswith("data: "):
+                        yield self._codec.decode_json(line[6:])
+                    elif heartbeats and line.startswith(":"):
+                        yield None
+        except httpx.HTTPError as exc:
+            raise NodeClientError(f"event stream from {self.url} ended: {exc}") from None
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> NodeClient:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+
+def _error_text(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return f"HTTP {response.status_code}: {response.text[:200]}"
+    detail = body.get("detail") if isinstance(body, dict) else None
+    extra = body.get("extra") if isinstance(body, dict) else None
+    text = f"HTTP {response.status_code}: {detail or body}"
+    if extra:
+        text += f" ({extra})"
+    return text

@@ -1,0 +1,122 @@
+"""The control API as a component of the node: it watches what the node publishes, serves it
+over HTTP (and a dashboard), and hands what operators and strategies ask for to the components
+that do it — through its own turn, so every request is journaled as sent by ``control``, with
+where it came from in the message's ``source``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from collections.abc import Callable, Iterable
+
+from node.component import Component, Envelope
+from node.control.state import WATCHED, ControlState
+from node.messages import Message, TimerFired, ValueAccount
+
+log = logging.getLogger("tradenode.control")
+
+_NAV_TIMER = "control.nav"
+
+
+class EventHub:
+    """Fans the node's events out to the API's streaming clients (each an asyncio queue on the
+    server's loop). A client that falls too far behind is dropped, never buffered forever."""
+
+    def __init__(self, max_backlog: int = 10_000) -> None:
+        self._lock = threading.Lock()
+        self._clients: dict[asyncio.Queue[Message | None], asyncio.AbstractEventLoop] = {}
+        self.max_backlog = max_backlog
+
+    def subscribe(self) -> asyncio.Queue[Message | None]:
+        queue: asyncio.Queue[Message | None] = asyncio.Queue(self.max_backlog)
+        with self._lock:
+            self._clients[queue] = asyncio.get_running_loop()
+        return queue
+
+    def unsubscribe(self, queue: asyncio.Queue[Message | None]) -> None:
+        with self._lock:
+            self._clients.pop(queue, None)
+
+    @property
+    def listening(self) -> bool:
+        return bool(self._clients)
+
+    def publish(self, message: Message) -> None:
+        with self._lock:
+            clients = list(self._clients.items())
+        for queue, loop in clients:
+            with contextlib.suppress(RuntimeError):  # the loop closed: the server is stopping
+                loop.call_soon_threadsafe(self._put, queue, message)
+
+    def _put(self, queue: asyncio.Queue[Message | None], message: Message) -> None:
+        try:
+            queue.put_nowait(message)
+        except asyncio.QueueFull:
+            self.unsubscribe(queue)
+            with contextlib.suppress(asyncio.QueueFull):
+                queue.get_nowait()
+                queue.put_nowait(None)  # tells the stream to end: the client reconnects
+
+
+class ControlComponent(Component):
+    """Address ``control``. ``serve`` starts the HTTP server and returns a function that stops
+    it; ``on_listening(url, error)`` is told the URL once it listens, or why it cannot."""
+
+    subscriptions = WATCHED
+
+    def __init__(
+        self,
+        state: ControlState,
+        hub: EventHub,
+        serve: Callable[[ControlComponent], tuple[str, Callable[[], None]]] | None,
+        on_listening: Callable[[str | None, str | None], None] | None = None,
+        nav_interval_s: float = 2.0,
+        name: str = "control",
+    ) -> None:
+        super().__init__(name)
+        self.state = state
+        self.hub = hub
+        self._serve = serve
+        self._on_listening = on_listening
+        self._stop_server: Callable[[], None] | None = None
+        self.nav_interval_ns = int(nav_interval_s * 1e9)
+        self.url: str | None = None
+
+    def restore(self, history: Iterable[Envelope]) -> None:
+        for envelope in history:
+            self.state.apply(envelope.message)
+
+    def on_start(self) -> None:
+        if self._serve is not None:
+            try:
+                self.url, self._stop_server = self._serve(self)
+            except Exception as exc:
+                if self._on_listening is not None:
+                    self._on_listening(None, str(exc))
+                raise
+            log.info("control API listening on %s", self.url)
+            if self._on_listening is not None:
+                self._on_listening(self.url, None)
+        self.ctx.schedule(self.nav_interval_ns, _NAV_TIMER, background=True)
+
+    def on_message(self, message: Message) -> None:
+        if message.__class__ is TimerFired:
+            if self.hub.listening:  # a NAV line for whoever watches: valued now, not journaled
+                self.ctx.send("portfolio", ValueAccount(reply_to=self.name, ts=self.ctx.now()))
+            self.ctx.schedule(self.nav_interval_ns, _NAV_TIMER, background=True)
+            return
+        self.state.apply(message)
+        self.hub.publish(message)
+
+    def command(self, address: str, message: Message) -> None:
+        """From the HTTP server's thread: send ``message`` on this component's turn."""
+        ctx = self.ctx
+        ctx.call_soon(lambda: ctx.send(address, message))
+
+    def on_stop(self) -> None:
+        if self._stop_server is not None:
+            self._stop_server()
+            self._stop_server = None

@@ -1,0 +1,1 @@
+"""Registers this plugin through tradenode's hooks."""
