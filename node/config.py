@@ -168,6 +168,8 @@ class NodeConfig(msgspec.Struct, frozen=True, kw_only=True):
     restart: RestartPolicy
     venues: dict[str, VenueEntry]
     orders: list[OrderSpec]
+    #: plugin-owned top-level sections (``tradenode_register_sections``), converted
+    sections: dict[str, Any] = {}
 
     @property
     def directory(self) -> Path:
@@ -247,10 +249,17 @@ def load_config(path: str | Path, plugins: Plugins) -> NodeConfig:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([f"{file}: not valid TOML: {exc}"]) from None
 
-    for key in sorted(set(raw) - _TOP_LEVEL):
+    section_types = {r.name: r.config_type for r in plugins.registries["section"]}
+    top_level = _TOP_LEVEL | set(section_types)
+    for key in sorted(set(raw) - top_level):
         problems.append(
-            f"{file}: {key}: unknown key (expected one of {', '.join(sorted(_TOP_LEVEL))})"
+            f"{file}: {key}: unknown key (expected one of {', '.join(sorted(top_level))})"
         )
+    sections = {
+        name: _convert(file, name, raw[name], cls, problems)
+        for name, cls in section_types.items()
+        if name in raw and cls is not None
+    }
     if "node" not in raw:
         problems.append(f'{file}: node: missing section [node] (needs at least name = "...")')
     node = (
@@ -344,6 +353,7 @@ def load_config(path: str | Path, plugins: Plugins) -> NodeConfig:
         restart=restart,
         venues=venues,
         orders=orders,
+        sections=sections,
     )
 
 

@@ -50,6 +50,15 @@ def tradenode_register_messages(registry: Registry[Any]) -> None:
 
 
 @hookspec
+def tradenode_register_sections(registry: Registry[Any]) -> None:
+    """Register a top-level config section the plugin owns: ``registry.add(name, Struct)``.
+
+    ``[name]`` in a node config is converted into ``Struct`` (unknown keys are errors, named
+    with the file) and is found in ``NodeConfig.sections[name]``; a missing section is None.
+    """
+
+
+@hookspec
 def tradenode_register_commands(registry: Registry[Any]) -> None:
     """Register ``tradenode`` subcommands: ``registry.add(name, command)``.
 

@@ -25,6 +25,7 @@ REGISTRATION_HOOKS = {
     "risk-check": "tradenode_register_risk_checks",
     "book-source": "tradenode_register_book_sources",
     "message": "tradenode_register_messages",
+    "section": "tradenode_register_sections",
     "command": "tradenode_register_commands",
 }
 
