@@ -45,6 +45,20 @@ class BookSide:
             prices = self.prices
             del prices[bisect_left(prices, price)]
 
+    def update(self, levels: Iterable[BookLevel]) -> None:
+        """Absolute sizes for several levels (``set`` for each, inlined: this is the hot path
+        of a replay, a few dozen levels per depth message)."""
+        sizes, prices = self.sizes, self.prices
+        for level in levels:
+            price, size = level.price, level.size
+            if size:
+                if price not in sizes:
+                    insort(prices, price)
+                sizes[price] = size
+            elif price in sizes:
+                del sizes[price]
+                del prices[bisect_left(prices, price)]
+
     def replace(self, levels: Iterable[BookLevel]) -> None:
         """The whole side at once; levels at the same price are summed, never dropped."""
         sizes: dict[Decimal, Decimal] = {}
@@ -96,11 +110,8 @@ class L2Book:
                 self.bids.replace(message.bids)
                 self.asks.replace(message.asks)
             else:
-                bid_set, ask_set = self.bids.set, self.asks.set
-                for level in message.bids:
-                    bid_set(level.price, level.size)
-                for level in message.asks:
-                    ask_set(level.price, level.size)
+                self.bids.update(message.bids)
+                self.asks.update(message.asks)
             self.ts_last = message.ts
             self.sequence = message.sequence
             self.received_ns = message.ts if received_ns is None else received_ns

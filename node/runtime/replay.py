@@ -14,6 +14,7 @@ import logging
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from functools import partial
 from typing import Any
 
 from node.component import Component, ComponentFactory, Envelope
@@ -44,11 +45,14 @@ class _Call:
 
 
 class _ReplayContext:
-    __slots__ = ("_name", "_rt")
+    __slots__ = ("_name", "_rt", "publish", "send")
 
     def __init__(self, runtime: ReplayRuntime, name: str) -> None:
         self._rt = runtime
         self._name = name
+        # Bound once, in C: a component's send or publish is one call to the runtime (hot path).
+        self.send: Callable[[str, Message], None] = partial(runtime.send, sender=name)
+        self.publish: Callable[[Message], None] = partial(runtime.publish, sender=name)
 
     @property
     def name(self) -> str:
@@ -56,12 +60,6 @@ class _ReplayContext:
 
     def now(self) -> int:
         return self._rt.clock
-
-    def send(self, address: str, message: Message) -> None:
-        self._rt.send(address, message, self._name)
-
-    def publish(self, message: Message) -> None:
-        self._rt.publish(message, self._name)
 
     def schedule(
         self, delay_ns: int, name: str, payload: Any = None, *, background: bool = False
@@ -336,7 +334,10 @@ class ReplayRuntime:
                     if following.ts < ts:
                         raise ValueError(f"fed stream goes back in time: {following.ts} after {ts}")
                     heapreplace(feeds, (following.ts, fid, following, address, iterator, sender))
-                self.send(address, message, sender)
+                if message.journaled:
+                    self.send(address, message, sender)
+                else:  # nothing is queued now: delivering at once keeps the order (hot path)
+                    deliver(address, message)
         if until_ns is not None and until_ns > self.clock:
             self.clock = until_ns
         return self.delivered - before

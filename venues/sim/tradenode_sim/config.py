@@ -61,7 +61,8 @@ class SimVenueConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     recorded level away from the mid (1 = as recorded); ``slippage_bps`` worsens every taker
     fill price; ``execution_delay_ms`` is the time from submit to the order reaching the book,
     and ``cancel_delay_ms`` the same for cancels. ``replay_speed`` paces the recording on the
-    live runtime (1 = real time); the replay runtime has no pace.
+    live runtime (1 = real time); the replay runtime has no pace. ``preload`` parses the
+    recording once per process and replays the parsed messages in every later run.
     """
 
     source: Literal["order-graph", "binance-stream", "binance-depth-csv"]
@@ -78,6 +79,8 @@ class SimVenueConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     execution_delay_ms: float = 0.0
     cancel_delay_ms: float = 0.0
     replay_speed: float = 1.0
+    #: keep the parsed recording in memory for the process's later nodes (see recordings.py)
+    preload: bool = False
 
     def __post_init__(self) -> None:
         if not self.files:

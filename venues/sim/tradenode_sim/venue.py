@@ -26,6 +26,7 @@ from node.messages import (
     FILL_TYPES,
     Balance,
     BalancesUpdated,
+    Bar,
     BookDeltas,
     BookLevel,
     BookSnapshot,
@@ -38,6 +39,7 @@ from node.messages import (
     OrderExpired,
     OrderRejected,
     OrderStatusReport,
+    QuoteTick,
     ReconcileVenue,
     SubmitOrder,
     TimerFired,
@@ -48,12 +50,13 @@ from node.messages import (
 from node.venue import Venue, VenueSetup
 from tradenode_sim.config import SimVenueConfig
 from tradenode_sim.matching import Execution, PricingModel, RestingOrder, SymbolBook
-from tradenode_sim.sources.binance_csv import read_binance_depth_csv
-from tradenode_sim.sources.binance_stream import read_binance_stream
+from tradenode_sim.recordings import read_recording
 from tradenode_sim.sources.order_graph import load_order_graph
 
 _BPS = Decimal("0.0001")
 _MS = 1_000_000
+#: what a recording feeds the venue (handled before any order message is looked for)
+_RECORDED = frozenset({BookDeltas, BookSnapshot, TradeTick, QuoteTick, Bar})
 _FEE_STEP = Decimal("0.00000001")
 
 
@@ -168,10 +171,11 @@ class SimVenue(Venue):
             streams: list[Iterable[MarketData]] = [snaps]
         else:
             symbol = next(iter(self.books))
-            reader = (
-                read_binance_stream if cfg.source == "binance-stream" else read_binance_depth_csv
-            )
-            streams = [reader(paths, venue=self.venue, symbol=symbol)]
+            streams = [
+                read_recording(
+                    cfg.source, paths, venue=self.venue, symbol=symbol, preload=cfg.preload
+                )
+            ]
         peeked = []
         for stream in streams:
             iterator = iter(stream)
@@ -257,6 +261,8 @@ class SimVenue(Venue):
 
     def connect(self) -> None:
         streams = self._open_streams()
+        for sb in self.books.values():
+            sb.book.static = self._static
         self.instruments_loaded([b.instrument for b in self.books.values()])
         self._publish_balances()
         self.connected()
@@ -265,16 +271,22 @@ class SimVenue(Venue):
 
     # -- market data ----------------------------------------------------------------------------
 
+    def on_message(self, message: Any) -> None:
+        if message.__class__ in _RECORDED:
+            self.on_other(message)  # the recording, first: it is nearly every message
+        else:
+            super().on_message(message)
+
     def on_other(self, message: Any) -> None:
         cls = message.__class__
         if cls is BookDeltas or cls is BookSnapshot:
             sb = self.books.get(message.symbol)
+            ctx = self.ctx
             if sb is not None:
-                sb.book.apply(message, self.ctx.now())
-                sb.book.static = self._static
+                sb.book.apply(message, ctx.now())
                 if sb.resting:
                     sb.on_book_update()
-            self.ctx.publish(message)
+            ctx.publish(message)
         elif cls is TradeTick:
             sb = self.books.get(message.symbol)
             if sb is not None and sb.resting:
