@@ -10,9 +10,23 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
+
+import msgspec
 
 from node.messages import Message
+
+S = TypeVar("S")
+_state_encoder = msgspec.msgpack.Encoder(decimal_format="string")
+
+
+def encode_state(state: Any) -> bytes:
+    """A component's state (Structs, dataclasses, Decimals …) as checkpoint bytes."""
+    return _state_encoder.encode(state)
+
+
+def decode_state(data: bytes, type_: type[S]) -> S:
+    return msgspec.msgpack.decode(data, type=type_)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +108,10 @@ class Component:
     """
 
     subscriptions: tuple[type[Message], ...] = ()
+    #: message types this component also receives when they are *sent* to another component
+    #: (a copy, after the addressee has it): how the reconciler learns of every order on its
+    #: way to a venue without every sender telling it
+    observes: tuple[type[Message], ...] = ()
     correlation: str | None = None
 
     def __init__(self, name: str) -> None:
@@ -110,7 +128,20 @@ class Component:
         self._ctx = ctx
 
     def restore(self, history: Iterable[Envelope]) -> None:
-        """Rebuild state from journaled messages (oldest first). Default: nothing to rebuild."""
+        """Rebuild state from journaled messages (oldest first). Default: nothing to rebuild.
+
+        After a checkpoint, ``history`` holds only the rows after it: a component that keeps
+        state derived from the journal stores it with ``checkpoint`` and gets it back first."""
+
+    def checkpoint(self) -> bytes | None:
+        """The state to store in a checkpoint (see ``encode_state``), or None for none. Taken
+        on the component's own turn when the checkpoint's marker reaches it, so it reflects every
+        journaled message before the marker and none after (the runtime delivers journaled
+        messages in journal order)."""
+        return None
+
+    def restore_checkpoint(self, state: bytes) -> None:
+        """Load what ``checkpoint`` returned; ``restore`` then applies the rows after it."""
 
     def on_start(self) -> None:
         """Called once on the component's own thread, after ``restore``."""

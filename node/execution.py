@@ -28,7 +28,7 @@ from typing import Any, Literal
 import msgspec
 
 from node.algo import ExecutorServices, executor_address
-from node.component import Component, Envelope
+from node.component import Component, Envelope, decode_state, encode_state
 from node.execution_report import ParentFills, build_report, derive_status
 from node.market import MarketState
 from node.messages import (
@@ -81,6 +81,11 @@ class ParentRecord:
     accepted: ParentOrderAccepted | None = None
     fills: ParentFills = field(default_factory=ParentFills)
     canceled: str | None = None
+
+
+class _ManagerState(msgspec.Struct):
+    parents: list[ParentRecord]
+    finished: list[str]
 
 
 class ExecutionManager(Component):
@@ -146,6 +151,14 @@ class ExecutionManager(Component):
                     record.canceled = message.reason or "canceled"
             else:
                 self._account(message)
+
+    def checkpoint(self) -> bytes:
+        return encode_state(_ManagerState(list(self.parents.values()), sorted(self.finished)))
+
+    def restore_checkpoint(self, state: bytes) -> None:
+        saved = decode_state(state, _ManagerState)
+        self.parents = {r.order.parent_id: r for r in saved.parents}
+        self.finished = set(saved.finished)
 
     def _account(self, message: Message) -> None:
         if message.__class__ in FILL_TYPES or message.__class__ is SliceRouted:

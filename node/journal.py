@@ -49,6 +49,22 @@ _COLUMNS_ADDED = (
     ("correlation", "TEXT"),
 )
 _INDEX = "CREATE INDEX IF NOT EXISTS journal_correlation ON journal (correlation, seq)"
+_TYPE_INDEX = "CREATE INDEX IF NOT EXISTS journal_type ON journal (type, seq)"
+_CHECKPOINT_SCHEMA = """
+CREATE TABLE IF NOT EXISTS checkpoint (
+    id INTEGER PRIMARY KEY,
+    through_seq INTEGER NOT NULL,
+    expected INTEGER NOT NULL,
+    complete INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS checkpoint_part (
+    id INTEGER NOT NULL,
+    component TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    crc INTEGER NOT NULL,
+    PRIMARY KEY (id, component)
+)
+"""
 #: Rows written by another process (an operator's ``tradenode halt`` while no node runs).
 EXTERNAL = "external"
 
@@ -78,6 +94,16 @@ class JournalUnavailable(RuntimeError):
 
 class JournalUnwritable(RuntimeError):
     """An append failed (disk full, file made read-only): nothing more may take effect."""
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """Components' states as of ``through_seq``: a start loads them and reads only the rows
+    after it."""
+
+    id: int
+    through_seq: int
+    states: dict[str, bytes]
 
 
 @dataclass(frozen=True)
@@ -147,14 +173,11 @@ class Journal:
             if not readonly:
                 self._db.execute(_SCHEMA)
                 self._migrate()
-            ok = self._db.execute("PRAGMA quick_check").fetchone()[0]
             row = self._db.execute("SELECT max(seq) FROM journal").fetchone()
         except sqlite3.OperationalError as exc:
             raise JournalUnavailable(_problem(self.path, exc)) from None
         except sqlite3.DatabaseError as exc:
             raise JournalCorrupt(self.path, None, f"not a readable journal ({exc})") from None
-        if ok != "ok":
-            raise JournalCorrupt(self.path, None, f"SQLite integrity check failed: {ok}")
         self._seq = row[0] or 0
         self._has_routing = self._columns() >= {"sender", "destination", "correlation"}
 
@@ -169,6 +192,8 @@ class Journal:
             if name not in have:
                 self._db.execute(f"ALTER TABLE journal ADD COLUMN {name} {spec}")
         self._db.execute(_INDEX)
+        self._db.execute(_TYPE_INDEX)
+        self._db.executescript(_CHECKPOINT_SCHEMA)
 
     @property
     def last_seq(self) -> int:
@@ -217,12 +242,19 @@ class Journal:
         with contextlib.suppress(sqlite3.Error):
             self._db.execute(f"PRAGMA wal_checkpoint({mode})")
 
+    def verify(self) -> str:
+        """SQLite's own structural check of the whole file (``ok`` when sound). Slow on a long
+        journal, so not done at every start: each row's checksum is checked as it is read."""
+        with self._lock:
+            return str(self._db.execute("PRAGMA quick_check").fetchone()[0])
+
     def entries(
         self,
         after_seq: int = 0,
         *,
         correlation: str | None = None,
         upto_seq: int | None = None,
+        types: tuple[str, ...] = (),
     ) -> Iterator[JournalEntry]:
         """Entries after ``after_seq`` (of one parent order when ``correlation`` is given), in
         order; ``JournalCorrupt`` at the first bad row.
@@ -239,6 +271,10 @@ class Journal:
         if upto_seq is not None:
             where += " AND seq <= ?"
             params.append(upto_seq)
+        if types:
+            where += f" AND type IN ({', '.join('?' for _ in types)})"
+            params.extend(types)
+        sparse = correlation is not None or bool(types)
         last = after_seq
         while True:
             try:
@@ -252,7 +288,7 @@ class Journal:
             if not rows:
                 return
             for row in rows:
-                if correlation is None and row[0] != last + 1:
+                if not sparse and row[0] != last + 1:
                     raise JournalCorrupt(
                         self.path, last + 1, f"missing entries {last + 1}..{row[0] - 1}"
                     )
@@ -317,6 +353,69 @@ class Journal:
 
     def messages(self) -> Iterator[Message]:
         return (entry.message for entry in self.entries())
+
+    # -- checkpoints ------------------------------------------------------------------------------
+
+    def begin_checkpoint(self, through_seq: int, expected: int) -> None:
+        """Open the checkpoint of ``expected`` components' states as of row ``through_seq``
+        (the row of its marker); it is complete when every one has written its part."""
+        with self._lock:
+            try:
+                self._db.execute(
+                    "INSERT INTO checkpoint (id, through_seq, expected) VALUES (?, ?, ?)",
+                    (through_seq, through_seq, expected),
+                )
+            except sqlite3.Error as exc:
+                raise JournalUnwritable(_problem(self.path, exc)) from None
+
+    def write_checkpoint_part(self, checkpoint_id: int, component: str, payload: bytes) -> bool:
+        """Store one component's state; True when that made the checkpoint complete."""
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                self._db.execute(
+                    "INSERT OR REPLACE INTO checkpoint_part VALUES (?, ?, ?, ?)",
+                    (checkpoint_id, component, payload, zlib.crc32(payload)),
+                )
+                done = self._db.execute(
+                    "SELECT count(*) >= (SELECT expected FROM checkpoint WHERE id = ?) "
+                    "FROM checkpoint_part WHERE id = ?",
+                    (checkpoint_id, checkpoint_id),
+                ).fetchone()[0]
+                if done:
+                    self._db.execute(
+                        "UPDATE checkpoint SET complete = 1 WHERE id = ?", (checkpoint_id,)
+                    )
+                    # Older checkpoints are no longer needed to start: keep the journal small.
+                    self._db.execute("DELETE FROM checkpoint_part WHERE id < ?", (checkpoint_id,))
+                    self._db.execute("DELETE FROM checkpoint WHERE id < ?", (checkpoint_id,))
+                self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                with contextlib.suppress(sqlite3.Error):
+                    self._db.execute("ROLLBACK")
+                raise JournalUnwritable(_problem(self.path, exc)) from None
+            return bool(done)
+
+    def latest_checkpoint(self) -> Checkpoint | None:
+        """The newest complete checkpoint, each part's checksum verified."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT id, through_seq FROM checkpoint WHERE complete = 1 ORDER BY id DESC LIMIT 1"
+            ).fetchone()
+            if row is None:
+                return None
+            parts = self._db.execute(
+                "SELECT component, CAST(payload AS BLOB), crc FROM checkpoint_part WHERE id = ?",
+                (row[0],),
+            ).fetchall()
+        states = {}
+        for component, payload, crc in parts:
+            if zlib.crc32(payload) != crc:
+                raise JournalCorrupt(
+                    self.path, None, f"checkpoint {row[0]}: {component}'s state fails its checksum"
+                )
+            states[component] = payload
+        return Checkpoint(row[0], row[1], states)
 
     def backup(self, destination: str | Path) -> int:
         """Copy the journal, consistent as of now, with SQLite's online backup; the rows copied."""

@@ -20,7 +20,8 @@ import msgspec
 
 Side = Literal["buy", "sell"]
 OrderType = Literal["market", "limit", "stop", "stop_limit"]
-TimeInForce = Literal["gtc", "ioc", "fok", "day"]
+#: ``opg`` and ``cls``: the opening and closing auctions of stock venues.
+TimeInForce = Literal["gtc", "ioc", "fok", "day", "opg", "cls"]
 Liquidity = Literal["maker", "taker"]
 TradingState = Literal["active", "reducing", "halted"]
 #: How a slice should trade: take liquidity now, or rest passively on the book.
@@ -39,6 +40,8 @@ class Message(msgspec.Struct, frozen=True, kw_only=True, tag=True):
     journaled: ClassVar[bool] = True
     #: Whether instances carry ``parent_id`` and go to that parent's executor too.
     correlated: ClassVar[bool] = False
+    #: Whether a publish reaches every component, subscribed or not (a checkpoint's marker).
+    broadcast: ClassVar[bool] = False
 
 
 class Command(Message, frozen=True, kw_only=True):
@@ -197,7 +200,8 @@ class ParentOrderWaiting(Event, frozen=True, kw_only=True):
 
 class ParentOrderProgressed(Event, frozen=True, kw_only=True):
     """What an execution monitor shows: done so far, what the schedule wanted by now, what is
-    working at the venues, and the state (``working``, ``paused: …``)."""
+    working at the venues, the state (``working``, ``paused: …``) and the mid at that moment
+    (market data is not journaled: this is how a report plots fills against the market)."""
 
     correlated: ClassVar[bool] = True
     parent_id: str
@@ -208,6 +212,7 @@ class ParentOrderProgressed(Event, frozen=True, kw_only=True):
     open_quantity: Decimal = Decimal(0)
     open_children: int = 0
     state: str = "working"
+    mid: Decimal | None = None
 
 
 class VenueFill(msgspec.Struct, frozen=True, kw_only=True):
@@ -734,7 +739,16 @@ class NodeStopped(Event, frozen=True, kw_only=True):
     reason: str
 
 
+class TakeCheckpoint(Command, frozen=True, kw_only=True):
+    """Every component stores its state as of this message (the runtime delivers it to all, in
+    journal order after everything journaled before it); a start then reads only what came
+    after it."""
+
+    broadcast: ClassVar[bool] = True
+    reason: str = ""
+
+
 class Checkpointed(Event, frozen=True, kw_only=True):
-    """Components' state was written to the journal up to ``through_seq``."""
+    """Every component's state was stored as of the journal's row ``through_seq``."""
 
     through_seq: int

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from node.checkpointer import Checkpointer
 from node.component import Component, Envelope
 from node.config import NodeConfig, secret
 from node.execution import ExecutionManager
@@ -24,6 +25,7 @@ from node.messages import (
     NodeStopped,
     RecordNav,
     SubmitParentOrder,
+    TakeCheckpoint,
     TradingStateChanged,
 )
 from node.plugins import Plugins
@@ -83,7 +85,11 @@ class Node:
             self.journal = Journal(
                 self.path, sync=cfg.node.journal_sync, codec=self.plugins.codec()
             )
-            self.history: list[Envelope] = list(self.journal.envelopes())
+            # A start reads the latest checkpoint and the rows after it, however old the node.
+            checkpoint = self.journal.latest_checkpoint()
+            self.states = checkpoint.states if checkpoint is not None else {}
+            after = checkpoint.through_seq if checkpoint is not None else 0
+            self.history: list[Envelope] = list(self.journal.envelopes(after_seq=after))
             self.venues = self._build_venues()
         except BaseException:
             self._close_journal()
@@ -145,7 +151,10 @@ class Node:
         def reconciler() -> Reconciler:
             return Reconciler(market, venue_names)
 
-        built += [(f(), f) for f in (portfolio, risk, router, reconciler, execution)]
+        def checkpointer() -> Checkpointer:
+            return Checkpointer(cfg.node.checkpoint_every, lambda: self.journal.last_seq)
+
+        built += [(f(), f) for f in (portfolio, risk, router, reconciler, execution, checkpointer)]
         control = cfg.node.control
         if self.kind == "live" and control.enabled:
             # Imported here: the web stack is only a live node's cost, not a replay's.
@@ -174,7 +183,7 @@ class Node:
     def start(self) -> None:
         for component, factory in self._components():
             self.runtime.add(component, factory)
-        self.runtime.start(self.history)
+        self.runtime.start(self.history, self.states)
         # Operators must be able to reach the node once start returns (and a control API that
         # cannot listen stops the start, saying why).
         if (
@@ -240,8 +249,10 @@ class Node:
         runtime = self.runtime
         reason = self.stop_reason or reason
         if runtime.journal_failure is None:
-            # Value the account once, at one set of marks, for the record and the report.
+            # Value the account once, at one set of marks, for the record and the report; and
+            # store every component's state so that the next start reads nothing older.
             runtime.send("portfolio", RecordNav(reason="node stopping", ts=runtime.now()))
+            runtime.publish(TakeCheckpoint(reason="node stopping", ts=runtime.now()))
             if isinstance(runtime, ReplayRuntime):
                 runtime.run(until_ns=runtime.now())
         runtime.stop()  # each component drains its inbox first

@@ -58,7 +58,9 @@ from decimal import (
     localcontext,
 )
 
-from node.component import Component, Envelope
+import msgspec
+
+from node.component import Component, Envelope, decode_state, encode_state
 from node.messages import (
     AccountValued,
     BalancesUpdated,
@@ -76,11 +78,14 @@ from node.messages import (
     TransferRecorded,
     ValueAccount,
 )
+from node.recent import Recent
 
 log = logging.getLogger("tradenode.portfolio")
 
 NS_PER_DAY = 86_400 * 1_000_000_000
 ZERO = Decimal(0)
+#: fills remembered to recognise one a venue sends again (after a reconnect, say)
+SEEN_TRADES = 200_000
 ONE = Decimal(1)
 
 #: Context for the ledger's sums and products: wide enough never to round any realistic number,
@@ -245,7 +250,37 @@ class Ledger:
         self.daily_metrics = DailyMetrics(day=0)
         self._nav_history: dict[int, NavPoint] = {}
         self._last_adjusted: Decimal | None = None
-        self._seen_trades: set[tuple[str, str, str]] = set()
+        self._seen_trades: Recent[tuple[str, str, str]] = Recent(SEEN_TRADES)
+
+    # -- checkpoints ----------------------------------------------------------------------------
+
+    def state(self) -> LedgerState:
+        return LedgerState(
+            instruments=list(self.instruments.values()),
+            positions=list(self.positions.values()),
+            aggregates=list(self.aggregates.values()),
+            balances=self.balances,
+            transfers=self.transfers,
+            fees_paid=self.fees_paid,
+            daily=self.daily_metrics,
+            nav_history=list(self._nav_history.values()),
+            last_adjusted=self._last_adjusted,
+            seen_trades=list(self._seen_trades),
+        )
+
+    def load_state(self, state: LedgerState) -> None:
+        self.add_instruments(state.instruments)
+        self.positions = {(p.symbol, p.venue or ""): p for p in state.positions}
+        self.aggregates = {p.symbol: p for p in state.aggregates}
+        self.balances, self.transfers, self.fees_paid = (
+            state.balances,
+            state.transfers,
+            state.fees_paid,
+        )
+        self.daily_metrics = state.daily
+        self._nav_history = {p.day: p for p in state.nav_history}
+        self._last_adjusted = state.last_adjusted
+        self._seen_trades = Recent(SEEN_TRADES, state.seen_trades)
 
     # -- events ---------------------------------------------------------------------------------
 
@@ -536,6 +571,21 @@ class Ledger:
         return self.daily_metrics  # a late message counts in the current day
 
 
+class LedgerState(msgspec.Struct, kw_only=True):
+    """Everything a ledger knows, as a checkpoint stores it."""
+
+    instruments: list[Instrument]
+    positions: list[PositionState]
+    aggregates: list[PositionState]
+    balances: dict[str, dict[str, Decimal]]
+    transfers: dict[str, Decimal]
+    fees_paid: dict[str, Decimal]
+    daily: DailyMetrics
+    nav_history: list[NavPoint]
+    last_adjusted: Decimal | None
+    seen_trades: list[tuple[str, str, str]]
+
+
 # ------------------------------------------------------------------------------------------------
 # The component
 
@@ -573,6 +623,12 @@ class Portfolio(Component):
     def restore(self, history: Iterable[Envelope]) -> None:
         for envelope in history:
             self.ledger.apply(envelope.message)
+
+    def checkpoint(self) -> bytes:
+        return encode_state(self.ledger.state())
+
+    def restore_checkpoint(self, state: bytes) -> None:
+        self.ledger.load_state(decode_state(state, LedgerState))
 
     def on_message(self, message: Message) -> None:
         if isinstance(message, TimerFired):

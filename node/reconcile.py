@@ -27,7 +27,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from node.component import Component, Envelope
+import msgspec
+
+from node.component import Component, Envelope, decode_state, encode_state
 from node.market import MarketState
 from node.messages import (
     FILL_TYPES,
@@ -50,6 +52,7 @@ from node.messages import (
     VenueStatus,
 )
 from node.portfolio import ZERO
+from node.recent import Recent
 
 log = logging.getLogger("tradenode.reconcile")
 
@@ -63,17 +66,30 @@ class _Order:
     trades: set[str] = field(default_factory=set)
 
 
+#: client order ids remembered as the journal's own (an open order at a venue with an id the node
+#: sent long ago is still the node's: the window is far longer than any order stays open)
+KNOWN_IDS = 500_000
+
+
+class _ReconcilerState(msgspec.Struct):
+    open: list[_Order]
+    known_ids: list[str]
+    last_fill_ts: dict[str, int]
+    positions: list[tuple[str, str, Decimal]]
+
+
 class Reconciler(Component):
     """See the module docstring. Address ``reconcile``."""
 
     subscriptions = (VenueConnected, VenueReconciled, *FILL_TYPES, *FINAL_ORDER_EVENTS)
+    observes = (SubmitOrder,)
 
     def __init__(self, market: MarketState, venues: list[str], name: str = "reconcile") -> None:
         super().__init__(name)
         self.market = market
         self.venue_names = list(venues)
         self.open: dict[str, _Order] = {}  # client order id → order sent and not finished
-        self.known_ids: set[str] = set()  # every client order id the journal ever sent
+        self.known_ids: Recent[str] = Recent(KNOWN_IDS)  # client order ids the journal sent
         self.last_fill_ts: dict[str, int] = {}
         self.positions: dict[tuple[str, str], Decimal] = {}  # (venue, symbol) → quantity
         self.pending: set[str] = set()  # venues asked, not yet answered
@@ -87,10 +103,13 @@ class Reconciler(Component):
     def _track(self, message: Message, envelope: Envelope | None = None) -> None:
         cls = message.__class__
         if cls is SubmitOrder:
-            if envelope is not None and envelope.sender != "risk":
-                return  # only what risk forwarded reached a venue
-            self.open[message.client_order_id] = _Order(message)  # type: ignore[arg-type]
-            self.known_ids.add(message.client_order_id)  # type: ignore[attr-defined]
+            # On its way to risk or from risk to its venue: either way it may have reached the
+            # venue, and asking the venue about one that did not costs nothing (it is unknown
+            # there, and closed as never having arrived). Risk's refusal closes it here too.
+            cid = message.client_order_id  # type: ignore[attr-defined]
+            if cid not in self.open:
+                self.open[cid] = _Order(message)  # type: ignore[arg-type]
+            self.known_ids.add(cid)
         elif cls is OrderAdopted:
             report = message.order  # type: ignore[attr-defined]
             self.known_ids.add(report.client_order_id)
@@ -112,6 +131,23 @@ class Reconciler(Component):
             cls not in FILL_TYPES or message.__class__ is OrderFilled
         ):
             self.open.pop(message.client_order_id, None)
+
+    def checkpoint(self) -> bytes:
+        return encode_state(
+            _ReconcilerState(
+                list(self.open.values()),
+                list(self.known_ids),
+                self.last_fill_ts,
+                [(v, s, q) for (v, s), q in self.positions.items()],
+            )
+        )
+
+    def restore_checkpoint(self, state: bytes) -> None:
+        saved = decode_state(state, _ReconcilerState)
+        self.open = {o.order.client_order_id: o for o in saved.open}
+        self.known_ids = Recent(KNOWN_IDS, saved.known_ids)
+        self.last_fill_ts = saved.last_fill_ts
+        self.positions = {(v, s): q for v, s, q in saved.positions}
 
     # -- asking the venues ----------------------------------------------------------------------
 

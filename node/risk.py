@@ -37,7 +37,7 @@ from typing import Any
 
 import msgspec
 
-from node.component import Component, Envelope
+from node.component import Component, Envelope, decode_state, encode_state
 from node.market import MarketState
 from node.messages import (
     BalancesUpdated,
@@ -66,11 +66,15 @@ from node.messages import (
     TransferRecorded,
     VenueDisconnected,
 )
-from node.portfolio import DISPLAY, EXACT, ZERO, Ledger, utc_day
+from node.portfolio import DISPLAY, EXACT, ZERO, Ledger, LedgerState, utc_day
+from node.recent import Recent
 from node.registry import Registry
 from node.validation import convert_all
 
 NS_PER_SECOND = 1_000_000_000
+#: client order ids remembered for the duplicate-id check (ids are unique by construction; this
+#: catches a resend, which comes soon or never)
+SEEN_IDS = 500_000
 RATE_WINDOW_NS = 60 * NS_PER_SECOND  # the longest order-rate window kept
 
 
@@ -193,7 +197,7 @@ class RiskView:
         self.ledger = Ledger(valuation_currency, market.mark)
         self.open_orders: dict[str, OpenOrder] = {}  # client order id → order
         self.order_times: dict[str, deque[int]] = {}  # venue → ts of orders sent, last minute
-        self.seen_ids: set[str] = set()
+        self.seen_ids: Recent[str] = Recent(SEEN_IDS)
         self.orders_day = 0
         self.orders_on_day = 0
         self.now = 0
@@ -322,6 +326,22 @@ class RiskView:
             return self.ledger.balance(venue, currency) - self.reserved(venue, currency)
 
 
+class RiskState(msgspec.Struct, kw_only=True):
+    """What risk knows, as a checkpoint stores it."""
+
+    ledger: LedgerState
+    open_orders: list[OpenOrder]
+    order_times: dict[str, list[int]]
+    seen_ids: list[str]
+    orders_day: int
+    orders_on_day: int
+    state: TradingState
+    state_reason: str
+    venue_rejects: dict[str, list[int]]
+    suppressed: dict[str, int]
+    halted_instruments: list[tuple[str, str, str]]
+
+
 def fmt_money(value: Decimal) -> str:
     """An amount with at least two decimals and no digit dropped: 12500 → '12500.00'."""
     text = format(value, "f")
@@ -433,14 +453,43 @@ class RiskManager(Component):
 
     # -- messages -------------------------------------------------------------------------------
 
+    def checkpoint(self) -> bytes:
+        view = self.view
+        return encode_state(
+            RiskState(
+                ledger=view.ledger.state(),
+                open_orders=list(view.open_orders.values()),
+                order_times={v: list(t) for v, t in view.order_times.items()},
+                seen_ids=list(view.seen_ids),
+                orders_day=view.orders_day,
+                orders_on_day=view.orders_on_day,
+                state=self.state,
+                state_reason=self.state_reason,
+                venue_rejects={v: list(t) for v, t in self._venue_rejects.items()},
+                suppressed=self._suppressed,
+                halted_instruments=[(v, s, why) for (v, s), why in self.halted_instruments.items()],
+            )
+        )
+
+    def restore_checkpoint(self, state: bytes) -> None:
+        saved = decode_state(state, RiskState)
+        view = self.view
+        view.ledger.load_state(saved.ledger)
+        view.instruments = {(i.venue, i.symbol): i for i in saved.ledger.instruments}
+        view.open_orders = {o.order.client_order_id: o for o in saved.open_orders}
+        view.order_times = {v: deque(t) for v, t in saved.order_times.items()}
+        view.seen_ids = Recent(SEEN_IDS, saved.seen_ids)
+        view.orders_day, view.orders_on_day = saved.orders_day, saved.orders_on_day
+        self.state, self.state_reason = saved.state, saved.state_reason
+        self._venue_rejects = {v: deque(t) for v, t in saved.venue_rejects.items()}
+        self._suppressed = saved.suppressed
+        self.halted_instruments = {(v, s): why for v, s, why in saved.halted_instruments}
+
     def on_start(self) -> None:
         """Say the trading state the node starts in (the execution manager waits for it)."""
+        self.state_reason = self.state_reason or "node started"
         self.ctx.publish(
-            TradingStateChanged(
-                ts=self.ctx.now(),
-                state=self.state,
-                reason=self.state_reason or "node started",
-            )
+            TradingStateChanged(ts=self.ctx.now(), state=self.state, reason=self.state_reason)
         )
         self._arm_check()
 
@@ -543,7 +592,7 @@ class RiskManager(Component):
             )
             return
         price = view.order_price(order)
-        view.record_order(order, price, view.now)
+        view.record_order(order, price, order.ts)  # its own time, as a restart will see it
         self.ctx.send(f"venue.{order.venue}", order)
 
     def _evaluate(self, order: SubmitOrder) -> tuple[str, str] | None:

@@ -22,8 +22,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+import msgspec
+
 from node.client_ids import child_order_id
-from node.component import Component, Envelope
+from node.component import Component, Envelope, decode_state, encode_state
 from node.config import RouterConfig
 from node.execution_report import saving_bps
 from node.legs import (
@@ -92,6 +94,10 @@ class _Slice:
         return any(not c.done for c in self.children.values())
 
 
+class _RouterState(msgspec.Struct):
+    slices: list[_Slice]
+
+
 class Router(Component):
     """See the module docstring. Address ``router``."""
 
@@ -120,7 +126,6 @@ class Router(Component):
             if cls is RouteSlice and envelope.destination == self.name:
                 work = _Slice(message)  # type: ignore[arg-type]
                 self.slices[work.key] = work
-                self._restored = True
             elif cls is SliceRouted:
                 key = (message.parent_id, message.slice_id)  # type: ignore[attr-defined]
                 work = self.slices.get(key)
@@ -147,6 +152,15 @@ class Router(Component):
                 self._count_fill(message)  # type: ignore[arg-type]
             elif isinstance(message, FINAL_ORDER_EVENTS):
                 self._close_child(message, reroute=False)
+        self._restored = bool(self.slices)  # what a stop interrupted resumes once ready
+
+    def checkpoint(self) -> bytes:
+        return encode_state(_RouterState(list(self.slices.values())))
+
+    def restore_checkpoint(self, state: bytes) -> None:
+        saved = decode_state(state, _RouterState)
+        self.slices = {work.key: work for work in saved.slices}
+        self.child_slice = {cid: w.key for w in saved.slices for cid in w.children}
 
     # -- messages -------------------------------------------------------------------------------
 

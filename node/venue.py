@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from node.book import L2Book
-from node.component import Component, Envelope
+from node.component import Component, Envelope, decode_state, encode_state
 from node.market import MarketState
 from node.messages import (
     FINAL_ORDER_EVENTS,
@@ -108,11 +108,20 @@ class Venue(Component):
     # -- lifecycle ------------------------------------------------------------------------------
 
     def restore(self, history: Iterable[Envelope]) -> None:
-        """Remember which parent each order sent here belongs to."""
+        """Remember which parent each order still open here belongs to."""
         for envelope in history:
             message = envelope.message
             if isinstance(message, SubmitOrder) and envelope.destination == self.name:
                 self.parents[message.client_order_id] = message.parent_id
+            elif isinstance(message, FINAL_ORDER_EVENTS) and message.venue == self.venue:
+                self.parents.pop(message.client_order_id, None)
+
+    def checkpoint(self) -> bytes | None:
+        """The parents of the orders still open here (subclasses that keep more add it)."""
+        return encode_state(self.parents)
+
+    def restore_checkpoint(self, state: bytes) -> None:
+        self.parents = decode_state(state, dict[str, str | None])
 
     def on_start(self) -> None:
         self.market.venue(self.venue)
@@ -231,7 +240,7 @@ class Venue(Component):
                 client_order_id=client_order_id,
                 venue=self.venue,
                 reason=reason,
-                parent_id=self.parents.get(client_order_id),
+                parent_id=self.parents.pop(client_order_id, None),
                 ts=self.ctx.now(),
             )
         )
@@ -254,7 +263,11 @@ class Venue(Component):
         ts: int | None = None,
     ) -> None:
         """One execution; ``OrderFilled`` when nothing is left, else ``OrderPartiallyFilled``."""
-        kind = OrderFilled if leaves_quantity <= 0 else OrderPartiallyFilled
+        done = leaves_quantity <= 0
+        kind = OrderFilled if done else OrderPartiallyFilled
+        parent_id = (
+            self.parents.pop(client_order_id, None) if done else self.parents.get(client_order_id)
+        )
         self.ctx.publish(
             kind(
                 client_order_id=client_order_id,
@@ -270,7 +283,7 @@ class Venue(Component):
                 liquidity=liquidity,
                 cumulative_quantity=cumulative_quantity,
                 leaves_quantity=leaves_quantity,
-                parent_id=self.parents.get(client_order_id),
+                parent_id=parent_id,
                 ts=self.ctx.now() if ts is None else ts,
             )
         )
@@ -284,7 +297,7 @@ class Venue(Component):
                 venue=self.venue,
                 reason=reason,
                 filled_quantity=filled_quantity,
-                parent_id=self.parents.get(client_order_id),
+                parent_id=self.parents.pop(client_order_id, None),
                 ts=self.ctx.now(),
             )
         )
@@ -309,7 +322,7 @@ class Venue(Component):
                 venue=self.venue,
                 filled_quantity=filled_quantity,
                 reason=reason,
-                parent_id=self.parents.get(client_order_id),
+                parent_id=self.parents.pop(client_order_id, None),
                 ts=self.ctx.now(),
             )
         )

@@ -18,7 +18,13 @@ import msgspec
 
 from node.component import Component, ComponentFactory, Envelope
 from node.journal import Journal, JournalUnwritable
-from node.messages import ComponentFailed, ComponentRestarted, HaltTrading, Message
+from node.messages import (
+    Checkpointed,
+    ComponentFailed,
+    ComponentRestarted,
+    HaltTrading,
+    Message,
+)
 
 log = logging.getLogger("tradenode.runtime")
 
@@ -36,7 +42,7 @@ class Runtime(Protocol):
 
     def add(self, component: Component, factory: ComponentFactory | None = None) -> None: ...
 
-    def start(self, history: list[Envelope]) -> None: ...
+    def start(self, history: list[Envelope], states: dict[str, bytes] | None = None) -> None: ...
 
     def spawn(self, component: Component, factory: ComponentFactory | None = None) -> None: ...
 
@@ -68,18 +74,22 @@ class Subscriptions:
         self._by_type: dict[type, list[str]] = {}
         self._resolved: dict[type, tuple[str, ...]] = {}
         self.correlated: dict[str, str] = {}
+        self.observers: dict[type, list[str]] = {}
 
     def add(self, component: Component) -> None:
         for t in component.subscriptions:
             self._by_type.setdefault(t, []).append(component.name)
+        for t in component.observes:
+            self.observers.setdefault(t, []).append(component.name)
         if component.correlation is not None:
             self.correlated[component.correlation] = component.name
         self._resolved.clear()
 
     def remove(self, component: Component) -> None:
-        for addresses in self._by_type.values():
-            while component.name in addresses:
-                addresses.remove(component.name)
+        for table in (self._by_type, self.observers):
+            for addresses in table.values():
+                while component.name in addresses:
+                    addresses.remove(component.name)
         if self.correlated.get(component.correlation or "") == component.name:
             del self.correlated[component.correlation or ""]
         self._resolved.clear()
@@ -205,6 +215,44 @@ def rebuild(hosted: Hosted, journal: Journal | None, now: int) -> ComponentResta
     hosted.component.restore(e for e in history if e.seq not in pending)
     hosted.down = False
     return ComponentRestarted(component=hosted.component.name, attempt=hosted.failures, ts=now)
+
+
+def restore_component(
+    component: Component, history: Iterable[Envelope], states: dict[str, bytes] | None
+) -> None:
+    """Load a component's checkpointed state (if it has one), then the journal rows after it."""
+    state = (states or {}).get(component.name)
+    if state:
+        component.restore_checkpoint(state)
+    component.restore(history)
+
+
+def checkpoint_recipients(hosted: dict[str, Hosted]) -> list[str]:
+    """Who takes part in a checkpoint: every component but executors (an executor restores
+    from its own parent's rows, however old)."""
+    return [name for name, h in hosted.items() if h.component.correlation is None]
+
+
+def store_checkpoint_part(
+    gate: JournalGate, component: Component, through_seq: int, now: int
+) -> Checkpointed | None:
+    """Store one component's part of the checkpoint at ``through_seq``; the ``Checkpointed``
+    event to publish when that completed it. A component that cannot give its state leaves the
+    checkpoint incomplete (the previous one stays the one a start uses)."""
+    journal = gate.journal
+    if journal is None or gate.failure is not None:
+        return None
+    try:
+        payload = component.checkpoint() or b""
+    except Exception as exc:
+        log.error("component %s: checkpoint failed: %s", component.name, describe_error(exc))
+        return None
+    try:
+        done = journal.write_checkpoint_part(through_seq, component.name, payload)
+    except JournalUnwritable as exc:
+        gate.fail(str(exc))
+        return None
+    return Checkpointed(through_seq=through_seq, ts=now) if done else None
 
 
 class JournalGate:

@@ -24,18 +24,21 @@ from typing import Any
 import pykka
 
 from node.component import Component, ComponentFactory, Envelope
-from node.journal import Journal
-from node.messages import DataSourceFailed, Message, TimerFired
+from node.journal import Journal, JournalUnwritable
+from node.messages import DataSourceFailed, Message, TakeCheckpoint, TimerFired
 from node.runtime.base import (
     PUBLISHED,
     Hosted,
     JournalGate,
     RestartPolicy,
     Subscriptions,
+    checkpoint_recipients,
     decide_on_failure,
     describe_error,
     history_for,
     rebuild,
+    restore_component,
+    store_checkpoint_part,
 )
 
 log = logging.getLogger("tradenode.live")
@@ -56,12 +59,17 @@ class _Call:
 
 class _ComponentActor(pykka.ThreadingActor):
     def __init__(
-        self, runtime: LiveRuntime, hosted: Hosted, history: Iterable[Envelope] | None
+        self,
+        runtime: LiveRuntime,
+        hosted: Hosted,
+        history: Iterable[Envelope] | None,
+        states: dict[str, bytes] | None = None,
     ) -> None:
         super().__init__()
         self.runtime = runtime
         self.hosted = hosted
         self._history = history
+        self._states = states
 
     @staticmethod
     def _create_actor_inbox() -> Any:
@@ -74,11 +82,13 @@ class _ComponentActor(pykka.ThreadingActor):
         hosted = self.hosted
         component = hosted.component
         component.bind(_LiveContext(self.runtime, component.name))
-        history = self._history
-        self._history = None
+        history, states = self._history, self._states
+        self._history = self._states = None
         try:
-            component.restore(
-                history if history is not None else history_for(component, self.runtime.journal)
+            restore_component(
+                component,
+                history if history is not None else history_for(component, self.runtime.journal),
+                states,
             )
             component.on_start()
         except Exception as exc:  # a component that cannot start is a failure like any other
@@ -97,6 +107,11 @@ class _ComponentActor(pykka.ThreadingActor):
         try:
             if cls is _Call:
                 item.fn()
+            elif item[0].__class__ is TakeCheckpoint:
+                runtime = self.runtime
+                done = store_checkpoint_part(runtime.gate, hosted.component, item[1], runtime.now())
+                if done is not None:
+                    runtime.publish(done)
             else:
                 hosted.component.on_message(item[0])
         except Exception as exc:
@@ -250,6 +265,7 @@ class LiveRuntime:
         self._feeders: list[threading.Thread] = []
         self._stopping = threading.Event()
         self._lock = threading.RLock()  # guards hosted/order/refs against spawn and stop
+        self._ordered = threading.Lock()  # journal-and-enqueue of journaled messages
         self._run_stop: threading.Event | None = None
         self._all_addressed = threading.Event()
         self.started = False
@@ -269,12 +285,12 @@ class LiveRuntime:
             self.order.append(component.name)
             self.subscriptions.add(component)
 
-    def start(self, history: list[Envelope]) -> None:
-        """Start one actor per component, in order, each restored from ``history``; none runs
-        its ``on_start`` before every one has its address."""
+    def start(self, history: list[Envelope], states: dict[str, bytes] | None = None) -> None:
+        """Start one actor per component, in order, each restored from its checkpointed state
+        and ``history``; none runs its ``on_start`` before every one has its address."""
         self.started = True
         for name in list(self.order):
-            self.refs[name] = _ComponentActor.start(self, self.hosted[name], history)
+            self.refs[name] = _ComponentActor.start(self, self.hosted[name], history, states)
         self._all_addressed.set()
 
     def spawn(self, component: Component, factory: ComponentFactory | None = None) -> None:
@@ -344,9 +360,21 @@ class LiveRuntime:
         ref = self.refs.get(address)
         if ref is None:
             raise KeyError(f"no component at address {address!r}")
-        seq = self.gate.write(message, sender, address)
-        if seq is None:
+        if not message.journaled:
+            self._tell(ref, address, message, 0)
             return
+        # Journal and enqueue under one lock: every inbox then holds journaled messages in
+        # journal order, which is what makes a checkpoint's marker a consistent cut.
+        with self._ordered:
+            seq = self.gate.write(message, sender, address)
+            if seq is not None:
+                self._tell(ref, address, message, seq)
+                for observer in self.subscriptions.observers.get(message.__class__, ()):
+                    watcher = self.refs.get(observer)
+                    if watcher is not None and observer not in (address, sender):
+                        self._tell(watcher, observer, message, seq)
+
+    def _tell(self, ref: Any, address: str, message: Message, seq: int) -> None:
         try:
             ref.tell((message, seq))
         except pykka.ActorDeadError:
@@ -376,17 +404,32 @@ class LiveRuntime:
         log.info("%s was stopped before %s reached it", address, type(message).__name__)
 
     def publish(self, message: Message, sender: str = "node") -> None:
-        seq = self.gate.write(message, sender, PUBLISHED)
-        if seq is None:
+        if not message.journaled:
+            self._fan_out(message, 0, self.subscriptions.recipients(message, sender))
             return
+        with self._ordered:
+            seq = self.gate.write(message, sender, PUBLISHED)
+            if seq is None:
+                return
+            if message.broadcast:
+                with self._lock:
+                    addresses = checkpoint_recipients(self.hosted)
+                if message.__class__ is TakeCheckpoint and self.journal is not None:
+                    try:
+                        self.journal.begin_checkpoint(seq, len(addresses))
+                    except JournalUnwritable as exc:
+                        self.gate.fail(str(exc))
+                        return
+            else:
+                addresses = list(self.subscriptions.recipients(message, sender))
+            self._fan_out(message, seq, addresses)
+
+    def _fan_out(self, message: Message, seq: int, addresses: Iterable[str]) -> None:
         refs = self.refs
-        for address in self.subscriptions.recipients(message, sender):
+        for address in addresses:
             ref = refs.get(address)
             if ref is not None:
-                try:
-                    ref.tell((message, seq))
-                except pykka.ActorDeadError:
-                    self._undeliverable(address, message)
+                self._tell(ref, address, message, seq)
 
     def _on_failure(self, hosted: Hosted, exc: Exception) -> None:
         decision = decide_on_failure(hosted, exc, self.policy, self.now())

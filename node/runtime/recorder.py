@@ -21,7 +21,7 @@ class Recorder(Component):
         super().__init__(name)
         self.subscriptions = types
         self.messages: list[Message] = []
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # a wait_for predicate may read the recorder
         self._arrived = threading.Condition(self._lock)
 
     def on_message(self, message: Message) -> None:

@@ -18,18 +18,21 @@ from functools import partial
 from typing import Any
 
 from node.component import Component, ComponentFactory, Envelope
-from node.journal import Journal
-from node.messages import DataSourceFailed, Message, TimerFired
+from node.journal import Journal, JournalUnwritable
+from node.messages import DataSourceFailed, Message, TakeCheckpoint, TimerFired
 from node.runtime.base import (
     PUBLISHED,
     Hosted,
     JournalGate,
     RestartPolicy,
     Subscriptions,
+    checkpoint_recipients,
     decide_on_failure,
     describe_error,
     history_for,
     rebuild,
+    restore_component,
+    store_checkpoint_part,
 )
 
 log = logging.getLogger("tradenode.replay")
@@ -130,13 +133,14 @@ class ReplayRuntime:
         self.order.append(component.name)
         self.subscriptions.add(component)
 
-    def start(self, history: list[Envelope]) -> None:
-        """Restore every component from ``history`` (the journal, read once), then start each."""
+    def start(self, history: list[Envelope], states: dict[str, bytes] | None = None) -> None:
+        """Restore every component (its checkpointed state from ``states``, then ``history``:
+        the journal rows after the checkpoint), then start each."""
         self.started = True
         for name in self.order:
             component = self.hosted[name].component
             component.bind(_ReplayContext(self, name))
-            component.restore(history)
+            restore_component(component, history, states)
         for name in list(self.order):
             self._start_one(self.hosted[name])
 
@@ -179,13 +183,28 @@ class ReplayRuntime:
         seq = self.gate.write(message, sender, address)
         if seq is not None:
             self._ready.append((address, message, seq))
+            observers = self.subscriptions.observers
+            if observers:
+                for observer in observers.get(message.__class__, ()):
+                    if observer != address and observer != sender:
+                        self._ready.append((observer, message, seq))
 
     def publish(self, message: Message, sender: str = "node") -> None:
         seq = self.gate.write(message, sender, PUBLISHED)
         if seq is None:
             return
         ready = self._ready
-        for address in self.subscriptions.recipients(message, sender):
+        if message.broadcast:
+            addresses = checkpoint_recipients(self.hosted)
+            if message.__class__ is TakeCheckpoint and self.journal is not None and seq:
+                try:
+                    self.journal.begin_checkpoint(seq, len(addresses))
+                except JournalUnwritable as exc:
+                    self.gate.fail(str(exc))
+                    return
+        else:
+            addresses = self.subscriptions.recipients(message, sender)
+        for address in addresses:
             ready.append((address, message, seq))
 
     def schedule(
@@ -250,8 +269,13 @@ class ReplayRuntime:
             return
         self.delivered += 1
         try:
-            if message.__class__ is _Call:
+            cls = message.__class__
+            if cls is _Call:
                 message.fn()
+            elif cls is TakeCheckpoint:
+                done = store_checkpoint_part(self.gate, hosted.component, seq, self.clock)
+                if done is not None:
+                    self.publish(done)
             else:
                 hosted.component.on_message(message)
         except Exception as exc:

@@ -14,6 +14,7 @@ orders it had, never the configured starting balances again — a restart must n
 from __future__ import annotations
 
 import itertools
+from collections import OrderedDict, deque
 from collections.abc import Iterable, Iterator
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from pathlib import Path
@@ -21,7 +22,7 @@ from typing import Any
 
 import msgspec
 
-from node.component import Envelope
+from node.component import Envelope, decode_state, encode_state
 from node.messages import (
     FILL_TYPES,
     Balance,
@@ -47,6 +48,7 @@ from node.messages import (
     VenueCapabilities,
     VenueReconciled,
 )
+from node.recent import Recent
 from node.venue import Venue, VenueSetup
 from tradenode_sim.config import SimVenueConfig
 from tradenode_sim.matching import Execution, PricingModel, RestingOrder, SymbolBook
@@ -94,6 +96,38 @@ def _instruments(name: str, config: SimVenueConfig) -> list[Instrument]:
     return out
 
 
+#: what the simulated exchange remembers for reconciliation queries (as an exchange keeps a
+#: window of order and trade history): far more than a node asks about after a restart
+STATUSES = 100_000
+FILLS = 100_000
+SEEN_IDS = 500_000
+
+
+class Statuses(OrderedDict[str, OrderStatusReport]):
+    """Orders' latest states, the oldest forgotten past ``keep``."""
+
+    def __init__(self, keep: int, items: dict[str, OrderStatusReport] | None = None) -> None:
+        self.keep = keep  # before the items: OrderedDict's init stores them through __setitem__
+        super().__init__(items or {})
+
+    def __setitem__(self, key: str, value: OrderStatusReport) -> None:
+        super().__setitem__(key, value)
+        self.move_to_end(key)
+        while len(self) > self.keep:
+            self.popitem(last=False)
+
+
+class _SimState(msgspec.Struct):
+    parents: dict[str, str | None]
+    totals: dict[str, Decimal]
+    open_orders: list[SubmitOrder]
+    statuses: list[OrderStatusReport]
+    fills: list[FillReport]
+    seen_ids: list[str]
+    next_order: int
+    next_trade: int
+
+
 class SimVenue(Venue):
     """One simulated exchange account."""
 
@@ -120,10 +154,12 @@ class SimVenue(Venue):
         self.totals: dict[str, Decimal] = dict(config.balances)
         self.reserved: dict[str, Decimal] = {}
         self.open: dict[str, RestingOrder] = {}
-        self.seen_ids: set[str] = set()
+        self.seen_ids: Recent[str] = Recent(SEEN_IDS)
         self.in_flight: dict[str, Decimal] = {}  # reservation of orders not yet at the book
-        self.statuses: dict[str, OrderStatusReport] = {}  # every order's latest state
-        self.fills: list[FillReport] = []
+        self.statuses = Statuses(STATUSES)  # the latest state of recent orders
+        self.fills: deque[FillReport] = deque(maxlen=FILLS)  # recent fills, for reconciliation
+        self._restored_orders: dict[str, SubmitOrder] = {}
+        self._next_order = self._next_trade = 1
         self._order_seq = itertools.count(1)
         self._trade_seq = itertools.count(1)
         self._streams: list[Iterator[MarketData]] | None = None
@@ -195,10 +231,11 @@ class SimVenue(Venue):
     # -- lifecycle ------------------------------------------------------------------------------
 
     def restore(self, history: Iterable[Envelope]) -> None:
-        """The account as the journal left it: balances, orders, fills and resting orders."""
+        """The account as the journal left it (after the checkpoint, if one was loaded):
+        balances, orders, fills and the resting orders, which go back on the book."""
         history = list(history)
         super().restore(history)
-        orders: dict[str, SubmitOrder] = {}
+        orders = self._restored_orders
         last_balances: BalancesUpdated | None = None
         for envelope in history:
             m = envelope.message
@@ -227,15 +264,43 @@ class SimVenue(Venue):
         if last_balances is not None:
             self.totals = {c: b.total for c, b in last_balances.balances.items()}
         for cid, status in self.statuses.items():
-            if status.status == "open":
+            if status.status == "open" and cid in orders:
                 self._rest_restored(orders[cid], status)
+        self._restored_orders = {}
         numbers = [
             int(s.venue_order_id.rsplit("-", 1)[-1])
             for s in self.statuses.values()
             if s.venue_order_id
         ]
-        self._order_seq = itertools.count(max(numbers, default=0) + 1)
-        self._trade_seq = itertools.count(len(self.fills) + 1)
+        self._next_order = max(self._next_order, max(numbers, default=0) + 1)
+        self._next_trade = max(self._next_trade, len(self.fills) + 1)
+        self._order_seq = itertools.count(self._next_order)
+        self._trade_seq = itertools.count(self._next_trade)
+
+    def checkpoint(self) -> bytes:
+        open_orders = [r.order for r in self.open.values()]
+        return encode_state(
+            _SimState(
+                parents=self.parents,
+                totals=self.totals,
+                open_orders=open_orders,
+                statuses=list(self.statuses.values()),
+                fills=list(self.fills),
+                seen_ids=list(self.seen_ids),
+                next_order=next(self._order_seq),
+                next_trade=next(self._trade_seq),
+            )
+        )
+
+    def restore_checkpoint(self, state: bytes) -> None:
+        saved = decode_state(state, _SimState)
+        self.parents = saved.parents
+        self.totals = saved.totals
+        self._restored_orders = {o.client_order_id: o for o in saved.open_orders}
+        self.statuses = Statuses(STATUSES, {s.client_order_id: s for s in saved.statuses})
+        self.fills = deque(saved.fills, maxlen=FILLS)
+        self.seen_ids = Recent(SEEN_IDS, saved.seen_ids)
+        self._next_order, self._next_trade = saved.next_order, saved.next_trade
 
     def _rest_restored(self, order: SubmitOrder, status: OrderStatusReport) -> None:
         sb = self.books[order.symbol]
@@ -542,6 +607,7 @@ class SimVenue(Venue):
             liquidity=execution.liquidity,  # type: ignore[arg-type]
             cumulative_quantity=resting.filled,
             leaves_quantity=resting.remaining,
+            ts=now,  # one time for the event and the venue's own record of it
         )
         if done:
             self._release(resting)
