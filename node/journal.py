@@ -106,6 +106,18 @@ class Checkpoint:
     states: dict[str, bytes]
 
 
+class History:
+    """The journal rows a start restores from (those after ``after_seq``), read page by page
+    each time it is iterated: every component reads them in turn, and none is held in memory."""
+
+    def __init__(self, journal: Journal, after_seq: int = 0) -> None:
+        self.journal = journal
+        self.after_seq = after_seq
+
+    def __iter__(self) -> Iterator[Envelope]:
+        return self.journal.envelopes(after_seq=self.after_seq)
+
+
 @dataclass(frozen=True)
 class JournalEntry:
     seq: int

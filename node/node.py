@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from node.checkpointer import Checkpointer
-from node.component import Component, Envelope
+from node.component import Component
 from node.config import NodeConfig, secret
 from node.execution import ExecutionManager
-from node.journal import Journal, JournalLock
+from node.journal import History, Journal, JournalLock
 from node.market import MarketState
 from node.messages import (
     ComponentFailed,
@@ -89,7 +89,7 @@ class Node:
             checkpoint = self.journal.latest_checkpoint()
             self.states = checkpoint.states if checkpoint is not None else {}
             after = checkpoint.through_seq if checkpoint is not None else 0
-            self.history: list[Envelope] = list(self.journal.envelopes(after_seq=after))
+            self.history = History(self.journal, after)
             self.venues = self._build_venues()
         except BaseException:
             self._close_journal()
@@ -220,7 +220,7 @@ class Node:
                     ts=now + int(spec.after_ms * _MS),
                 )
             )
-        self.history = []  # restored: a long-running node must not hold its whole past
+
         self.runtime.feed("execution", orders, origin_ns=now)
         self.plugins.call_lifecycle("tradenode_started", _log_plugin_error, node=self)
 

@@ -108,13 +108,17 @@ class Venue(Component):
     # -- lifecycle ------------------------------------------------------------------------------
 
     def restore(self, history: Iterable[Envelope]) -> None:
-        """Remember which parent each order still open here belongs to."""
+        """Remember which parent each order still open here belongs to. A subclass that keeps
+        more calls ``remember_parent`` for each row of its own single pass."""
         for envelope in history:
-            message = envelope.message
-            if isinstance(message, SubmitOrder) and envelope.destination == self.name:
-                self.parents[message.client_order_id] = message.parent_id
-            elif isinstance(message, FINAL_ORDER_EVENTS) and message.venue == self.venue:
-                self.parents.pop(message.client_order_id, None)
+            self.remember_parent(envelope)
+
+    def remember_parent(self, envelope: Envelope) -> None:
+        message = envelope.message
+        if isinstance(message, SubmitOrder) and envelope.destination == self.name:
+            self.parents[message.client_order_id] = message.parent_id
+        elif isinstance(message, FINAL_ORDER_EVENTS) and message.venue == self.venue:
+            self.parents.pop(message.client_order_id, None)
 
     def checkpoint(self) -> bytes | None:
         """The parents of the orders still open here (subclasses that keep more add it)."""

@@ -285,7 +285,7 @@ class LiveRuntime:
             self.order.append(component.name)
             self.subscriptions.add(component)
 
-    def start(self, history: list[Envelope], states: dict[str, bytes] | None = None) -> None:
+    def start(self, history: Iterable[Envelope], states: dict[str, bytes] | None = None) -> None:
         """Start one actor per component, in order, each restored from its checkpointed state
         and ``history``; none runs its ``on_start`` before every one has its address."""
         self.started = True

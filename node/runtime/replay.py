@@ -133,7 +133,7 @@ class ReplayRuntime:
         self.order.append(component.name)
         self.subscriptions.add(component)
 
-    def start(self, history: list[Envelope], states: dict[str, bytes] | None = None) -> None:
+    def start(self, history: Iterable[Envelope], states: dict[str, bytes] | None = None) -> None:
         """Restore every component (its checkpointed state from ``states``, then ``history``:
         the journal rows after the checkpoint), then start each."""
         self.started = True

@@ -233,11 +233,10 @@ class SimVenue(Venue):
     def restore(self, history: Iterable[Envelope]) -> None:
         """The account as the journal left it (after the checkpoint, if one was loaded):
         balances, orders, fills and the resting orders, which go back on the book."""
-        history = list(history)
-        super().restore(history)
         orders = self._restored_orders
         last_balances: BalancesUpdated | None = None
         for envelope in history:
+            self.remember_parent(envelope)
             m = envelope.message
             if isinstance(m, SubmitOrder) and envelope.destination == self.name:
                 self.seen_ids.add(m.client_order_id)
