@@ -33,7 +33,7 @@ from node.portfolio import Portfolio
 from node.reconcile import Reconciler
 from node.risk import RiskManager, build_checks
 from node.router import Router
-from node.runtime.base import Runtime
+from node.runtime.base import RestoreFailed, Runtime
 from node.runtime.live import LiveRuntime
 from node.runtime.replay import ReplayRuntime
 from node.venue import Venue, VenueSetup
@@ -183,7 +183,12 @@ class Node:
     def start(self) -> None:
         for component, factory in self._components():
             self.runtime.add(component, factory)
-        self.runtime.start(self.history, self.states)
+        try:
+            self.runtime.start(self.history, self.states)
+        except RestoreFailed as exc:
+            self.runtime.stop()
+            self._close_journal()
+            raise NodeSetupError(f"{self.path}: {exc}; nothing was started") from exc
         # Operators must be able to reach the node once start returns (and a control API that
         # cannot listen stops the start, saying why).
         if (

@@ -219,14 +219,26 @@ def rebuild(hosted: Hosted, journal: Journal | None, now: int) -> ComponentResta
     return ComponentRestarted(component=hosted.component.name, attempt=hosted.failures, ts=now)
 
 
+class RestoreFailed(RuntimeError):
+    """A component could not rebuild its state from the journal: the node must not trade on it."""
+
+
 def restore_component(
     component: Component, history: Iterable[Envelope], states: dict[str, bytes] | None
 ) -> None:
-    """Load a component's checkpointed state (if it has one), then the journal rows after it."""
+    """Load a component's checkpointed state (if it has one), then the journal rows after it;
+    ``RestoreFailed`` naming the component and the problem when either fails."""
     state = (states or {}).get(component.name)
-    if state:
-        component.restore_checkpoint(state)
-    component.restore(history)
+    try:
+        if state:
+            component.restore_checkpoint(state)
+        component.restore(history)
+    except Exception as exc:
+        if exc.__class__.__name__ == "JournalCorrupt":
+            raise
+        raise RestoreFailed(
+            f"{component.name} cannot rebuild its state from the journal: {describe_error(exc)}"
+        ) from exc
 
 
 def checkpoint_recipients(hosted: dict[str, Hosted]) -> list[str]:

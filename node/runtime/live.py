@@ -58,18 +58,11 @@ class _Call:
 
 
 class _ComponentActor(pykka.ThreadingActor):
-    def __init__(
-        self,
-        runtime: LiveRuntime,
-        hosted: Hosted,
-        history: Iterable[Envelope] | None,
-        states: dict[str, bytes] | None = None,
-    ) -> None:
+    def __init__(self, runtime: LiveRuntime, hosted: Hosted, restore_here: bool) -> None:
         super().__init__()
         self.runtime = runtime
         self.hosted = hosted
-        self._history = history
-        self._states = states
+        self._restore_here = restore_here
 
     @staticmethod
     def _create_actor_inbox() -> Any:
@@ -82,14 +75,9 @@ class _ComponentActor(pykka.ThreadingActor):
         hosted = self.hosted
         component = hosted.component
         component.bind(_LiveContext(self.runtime, component.name))
-        history, states = self._history, self._states
-        self._history = self._states = None
         try:
-            restore_component(
-                component,
-                history if history is not None else history_for(component, self.runtime.journal),
-                states,
-            )
+            if self._restore_here:  # spawned while running: restored from its journal rows
+                restore_component(component, history_for(component, self.runtime.journal), None)
             component.on_start()
         except Exception as exc:  # a component that cannot start is a failure like any other
             self.runtime._on_failure(hosted, exc)
@@ -286,11 +274,14 @@ class LiveRuntime:
             self.subscriptions.add(component)
 
     def start(self, history: Iterable[Envelope], states: dict[str, bytes] | None = None) -> None:
-        """Start one actor per component, in order, each restored from its checkpointed state
-        and ``history``; none runs its ``on_start`` before every one has its address."""
+        """Restore every component here, in the caller's thread (``RestoreFailed`` stops the
+        start before anything runs), then start one actor per component; none runs its
+        ``on_start`` before every one has its address."""
+        for name in self.order:
+            restore_component(self.hosted[name].component, history, states)
         self.started = True
         for name in list(self.order):
-            self.refs[name] = _ComponentActor.start(self, self.hosted[name], history, states)
+            self.refs[name] = _ComponentActor.start(self, self.hosted[name], False)
         self._all_addressed.set()
 
     def spawn(self, component: Component, factory: ComponentFactory | None = None) -> None:
@@ -298,7 +289,7 @@ class LiveRuntime:
         with self._lock:
             self.add(component, factory)
             self.refs[component.name] = _ComponentActor.start(
-                self, self.hosted[component.name], None
+                self, self.hosted[component.name], True
             )
 
     def stop_component(self, address: str) -> None:

@@ -267,9 +267,9 @@ class SimVenue(Venue):
                 self._rest_restored(orders[cid], status)
         self._restored_orders = {}
         numbers = [
-            int(s.venue_order_id.rsplit("-", 1)[-1])
+            int(tail)
             for s in self.statuses.values()
-            if s.venue_order_id
+            if (tail := s.venue_order_id.rsplit("-", 1)[-1]).isdigit()
         ]
         self._next_order = max(self._next_order, max(numbers, default=0) + 1)
         self._next_trade = max(self._next_trade, len(self.fills) + 1)
