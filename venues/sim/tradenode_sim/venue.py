@@ -156,6 +156,7 @@ class SimVenue(Venue):
         self.open: dict[str, RestingOrder] = {}
         self.seen_ids: Recent[str] = Recent(SEEN_IDS)
         self.in_flight: dict[str, Decimal] = {}  # reservation of orders not yet at the book
+        self.on_the_way: dict[str, SubmitOrder] = {}  # those orders themselves
         self.statuses = Statuses(STATUSES)  # the latest state of recent orders
         self.fills: deque[FillReport] = deque(maxlen=FILLS)  # recent fills, for reconciliation
         self._restored_orders: dict[str, SubmitOrder] = {}
@@ -277,7 +278,9 @@ class SimVenue(Venue):
         self._trade_seq = itertools.count(self._next_trade)
 
     def checkpoint(self) -> bytes:
-        open_orders = [r.order for r in self.open.values()]
+        # Orders at the book and orders on their way to it: the rows after the checkpoint may
+        # hold either's events (a restart loses the ones on their way: they never arrive).
+        open_orders = [r.order for r in self.open.values()] + list(self.on_the_way.values())
         return encode_state(
             _SimState(
                 parents=self.parents,
@@ -379,6 +382,7 @@ class SimVenue(Venue):
         currency, reserve = verdict
         self.reserved[currency] = self.reserved.get(currency, Decimal(0)) + reserve
         self.in_flight[order.client_order_id] = reserve
+        self.on_the_way[order.client_order_id] = order
         delay = int(self.config.execution_delay_ms * _MS)
         if delay > 0:
             self.ctx.schedule(delay, "arrive", order)
@@ -450,6 +454,7 @@ class SimVenue(Venue):
         sb = self.books[order.symbol]
         now = self.ctx.now()
         held = self.in_flight.pop(order.client_order_id)
+        self.on_the_way.pop(order.client_order_id, None)
         currency = sb.instrument.quote if order.side == "buy" else sb.instrument.base
         if order.post_only:
             crossed = sb.would_cross(order.side, order.limit_price)
