@@ -186,7 +186,7 @@ def band_children(
     for q, p in bands:
         if merged:
             extra = merged[-1][0] * (p - merged[-1][1]) * fee
-            if extra <= slack:
+            if extra <= 0 or extra <= slack:  # one price on the tick is one band
                 slack -= extra
                 merged[-1] = [merged[-1][0] + q, p]
                 continue
