@@ -268,6 +268,7 @@ class Executor(Component):
                 open_quantity=self.working,
                 open_children=self.open_children(),
                 state=state or self._state(),
+                mid=self.mid(),
                 ts=self.ctx.now(),
             )
         )
@@ -337,7 +338,8 @@ class Executor(Component):
             message = envelope.message
             if getattr(message, "parent_id", None) != self.order.parent_id:
                 continue
-            self.resumed = True
+            if envelope.sender == self.name:
+                self.resumed = True  # it had acted before: this start carries on its work
             self._apply(message)
             self.on_restore(message)
 

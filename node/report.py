@@ -16,8 +16,10 @@ from typing import TextIO
 from node.book import precision_of
 from node.config import NodeConfig
 from node.messages import (
+    FILL_TYPES,
     BalancesUpdated,
     ComponentFailed,
+    Fill,
     Instrument,
     InstrumentsLoaded,
     Message,
@@ -27,6 +29,7 @@ from node.messages import (
     ParentOrderRejected,
     ParentOrderWaiting,
     RiskRejected,
+    RouteSlice,
     SliceRouted,
     TradingStateChanged,
     VenueDisconnected,
@@ -128,6 +131,13 @@ def print_routes(messages: Sequence[Message], out: TextIO, fmt: Formats) -> None
 
 
 def print_executions(messages: Sequence[Message], out: TextIO, fmt: Formats) -> None:
+    slices: dict[str, list[RouteSlice]] = {}
+    fills: dict[str, list[Fill]] = {}
+    for m in messages:
+        if isinstance(m, RouteSlice):
+            slices.setdefault(m.parent_id, []).append(m)
+        elif isinstance(m, FILL_TYPES) and m.parent_id:
+            fills.setdefault(m.parent_id, []).append(m)
     for done in (m for m in messages if isinstance(m, ParentOrderCompleted)):
         r = done.report
         s = r.symbol
@@ -159,6 +169,8 @@ def print_executions(messages: Sequence[Message], out: TextIO, fmt: Formats) -> 
                 f"{fmt.price(s, r.best_venue_average_price)} net): saved "
                 f"{bps(r.saving_bps_vs_best_venue)}\n"
             )
+        out.write(f"  started {when(r.started_ts)}, ended {when(r.finished_ts)}\n")
+        _print_slices(slices.get(r.parent_id, []), fills.get(r.parent_id, []), out, fmt, s)
     for m in messages:
         if isinstance(m, ParentOrderRejected):
             out.write(f"\n{m.parent_id}: rejected — {m.reason}\n")
@@ -174,6 +186,21 @@ def print_executions(messages: Sequence[Message], out: TextIO, fmt: Formats) -> 
             out.write(f"  component {m.component} failed: {m.error}\n")
         elif isinstance(m, VenueDisconnected):
             out.write(f"  venue {m.venue} disconnected: {m.reason}\n")
+
+
+def _print_slices(
+    slices: list[RouteSlice], fills: list[Fill], out: TextIO, fmt: Formats, symbol: str
+) -> None:
+    """How an algorithm worked the parent: its slices, and what rested against what took."""
+    passive = sum(1 for m in slices if m.urgency == "post")
+    if len(slices) < 2 and not passive:
+        return  # one immediate split: the route above says it all
+    maker = sum((f.quantity for f in fills if f.liquidity == "maker"), Decimal(0))
+    taker = sum((f.quantity for f in fills if f.liquidity != "maker"), Decimal(0))
+    out.write(
+        f"  {len(slices)} slice(s): {passive} passive, {len(slices) - passive} aggressive; "
+        f"{fmt.quantity(symbol, maker)} filled as maker, {fmt.quantity(symbol, taker)} as taker\n"
+    )
 
 
 def print_balances(messages: Sequence[Message], out: TextIO, first: bool = False) -> None:

@@ -12,10 +12,10 @@ import logging
 import os
 import sys
 
-from node.cli import journal, operate, run, venues, what_if
+from node.cli import journal, operate, report, run, venues, what_if
 from node.cli.errors import UserError
 
-_GROUPS = (run, operate, venues, journal, what_if)
+_GROUPS = (run, operate, venues, journal, what_if, report)
 
 
 def build_parser(plugins: object | None = None) -> argparse.ArgumentParser:

@@ -203,6 +203,7 @@ def test_journal_prints_json_lines_after_a_demo_run(demo_journal_lines, work):
     assert {c["parent_id"]: c["status"] for c in completed} == {
         "demo-btc-buy": "filled",
         "demo-eth-sell": "filled",
+        "demo-btc-twap": "filled",
     }
 
 
@@ -210,7 +211,7 @@ def test_the_demo_parent_orders_are_in_its_journal(demo_journal_lines):
     parents = [
         json.loads(line)["message"] for line in demo_journal_lines if '"SubmitParentOrder"' in line
     ]
-    assert [p["parent_id"] for p in parents] == ["demo-btc-buy", "demo-eth-sell"]
+    assert [p["parent_id"] for p in parents] == ["demo-btc-buy", "demo-eth-sell", "demo-btc-twap"]
 
 
 # --------------------------------------------------------------------------------------------

@@ -64,7 +64,8 @@ def test_malformed_toml_is_one_problem_with_its_position(tmp_path, plugins):
 def test_unknown_top_level_key(tmp_path, plugins):
     file, found = problems(tmp_path, plugins, "bogus = 1\n" + NODE)
     assert found == [
-        f"{file}: bogus: unknown key (expected one of node, orders, restart, risk, router, venues)"
+        f"{file}: bogus: unknown key (expected one of node, orders, rebalance, restart, risk, "
+        "router, venues)"
     ]
 
 
@@ -142,7 +143,7 @@ def test_missing_plugin(tmp_path, plugins):
 def test_unknown_plugin_lists_the_known_ones(tmp_path, plugins):
     text = NODE + SIM_VENUE.format(name="a").replace('plugin = "sim"', 'plugin = "simm"')
     file, found = problems(tmp_path, plugins, text)
-    assert found == [f"{file}: venues.a.plugin: unknown venue plugin 'simm' (known: sim)"]
+    assert found == [f"{file}: venues.a.plugin: unknown venue plugin 'simm' (known: alpaca, ccxt, ib, polygon, sim)"]
 
 
 def test_two_venues_with_one_name(tmp_path, plugins):
@@ -199,12 +200,13 @@ def test_several_problems_in_one_file_are_all_reported(tmp_path, plugins):
     )
     file, found = problems(tmp_path, plugins, text)
     assert found == [
-        f"{file}: bogus: unknown key (expected one of node, orders, restart, risk, router, venues)",
+        f"{file}: bogus: unknown key (expected one of node, orders, rebalance, restart, risk, "
+        "router, venues)",
         f"{file}: node.colour: unknown key",
         f"{file}: router.max_reroutes: Expected `int`, got `str`",
         f"{file}: venues.a.typo_key: unknown key",
         f"{file}: venues.b.plugin: missing (which venue plugin runs this venue?)",
-        f"{file}: venues.c.plugin: unknown venue plugin 'nope' (known: sim)",
+        f"{file}: venues.c.plugin: unknown venue plugin 'nope' (known: alpaca, ccxt, ib, polygon, sim)",
         f"{file}: orders[0].venues: no venue named 'zzz'",
     ]
 
@@ -315,7 +317,11 @@ def test_the_demo_config_loads(plugins):
         assert isinstance(entry.settings, SimVenueConfig)
         assert set(entry.settings.symbols) == {"BTC/USD", "ETH/USD"}
     assert config.venues["bitfinex"].settings.taker_fee_bps == D("20")
-    assert [o.parent_id for o in config.orders] == ["demo-btc-buy", "demo-eth-sell"]
+    assert [o.parent_id for o in config.orders] == [
+        "demo-btc-buy",
+        "demo-eth-sell",
+        "demo-btc-twap",
+    ]
     assert config.orders[0].quantity == D("30")
     assert config.risk.max_daily_loss == D("20000")
     assert (

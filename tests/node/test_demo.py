@@ -19,7 +19,15 @@ import tradenode_sim
 
 from node.cli.common import demo_config_path
 from node.journal import Journal
-from node.messages import FILL_TYPES, ParentOrderCompleted
+from node.messages import (
+    FILL_TYPES,
+    FINAL_ORDER_EVENTS,
+    ParentOrderAccepted,
+    ParentOrderCompleted,
+    RouteSlice,
+    SubmitOrder,
+)
+from node.report import when
 
 D = Decimal
 DATA_DIR = Path(tradenode_sim.__file__).resolve().parent / "data"
@@ -124,6 +132,7 @@ def test_demo_prints_the_trader_s_numbers(demo):
         "starting balances",
         "route demo-btc-buy",
         "route demo-eth-sell",
+        "route demo-btc-twap slice 1",
         "final balances",
     ):
         assert heading in out
@@ -135,20 +144,21 @@ def test_demo_prints_the_trader_s_numbers(demo):
         journal.close()
     completed = {m.parent_id: m for m in messages if isinstance(m, ParentOrderCompleted)}
     fills = [m for m in messages if isinstance(m, FILL_TYPES)]
-    assert set(completed) == {"demo-btc-buy", "demo-eth-sell"}
+    assert set(completed) == {"demo-btc-buy", "demo-eth-sell", "demo-btc-twap"}
 
     for parent_id, done_msg in completed.items():
         report = done_msg.report
         mine = [f for f in fills if f.parent_id == parent_id]
-        # "<id>: filled 30.00000000/30 BTC/USD (buy) in 2 child order(s)"
+        # "<id> (route): filled 30.00000000/30 BTC/USD (buy) in 2 child order(s)"
         header = re.search(
-            rf"^{parent_id} \(route\): (\w+) (\S+)/(\S+) (\S+) \((buy|sell)\) in (\d+) child",
+            rf"^{parent_id} \((\w+)\): (\w+) (\S+)/(\S+) (\S+) \((buy|sell)\) in (\d+) child",
             out,
             re.MULTILINE,
         )
         assert header, parent_id
-        assert header.group(1) == done_msg.status == "filled"
-        assert D(header.group(2)) == report.filled_quantity == sum(f.quantity for f in mine)
+        assert header.group(1) == report.algo
+        assert header.group(2) == done_msg.status == "filled"
+        assert D(header.group(3)) == report.filled_quantity == sum(f.quantity for f in mine)
         block = out[header.end() :].split("\n\n", 1)[0]
         # fills per venue: venue, filled, avg price, fees
         rows = re.findall(
@@ -175,6 +185,10 @@ def test_demo_prints_the_trader_s_numbers(demo):
         assert _number(summary.group(1)) == report.average_price.quantize(D(1).scaleb(places))
         assert _number(summary.group(3)) == report.shortfall_bps
         assert _number(summary.group(4)) == report.fees.quantize(D("0.01"))
+        assert f"started {when(report.started_ts)}, ended {when(report.finished_ts)}" in block
+        if report.algo != "route":
+            assert "vs the whole order on the best single venue" not in block
+            continue
         # the saving against the whole order on the best single venue
         saving = re.search(
             r"vs the whole order on the best single venue \((\w+) at ([\d,.]+) net\): saved "
@@ -184,6 +198,35 @@ def test_demo_prints_the_trader_s_numbers(demo):
         assert saving, block
         assert saving.group(1) == report.best_venue
         assert _number(saving.group(3)) == report.saving_bps_vs_best_venue
+
+    # the TWAP: four slices rest at the mid (these books never trade), each is taken at 80 % of
+    # its 15 s interval, through the router, and nothing is left working
+    twap = completed["demo-btc-twap"]
+    twap_rows = [m for m in messages if getattr(m, "parent_id", None) == "demo-btc-twap"]
+    slices = [m for m in twap_rows if isinstance(m, RouteSlice)]
+    (accepted,) = [m for m in twap_rows if isinstance(m, ParentOrderAccepted)]
+    offsets = [(m.urgency, (m.ts - accepted.ts) // 10**9) for m in slices]
+    assert offsets == [
+        ("post", 0),
+        ("take", 12),
+        ("post", 15),
+        ("take", 27),
+        ("post", 30),
+        ("take", 42),
+        ("post", 45),
+        ("take", 57),
+    ]
+    twap_fills = [f for f in fills if f.parent_id == "demo-btc-twap"]
+    assert sum(f.quantity for f in twap_fills) == D(12) == twap.report.filled_quantity
+    assert all(f.liquidity == "taker" for f in twap_fills)
+    assert len({f.venue for f in twap_fills}) >= 2
+    sent = {m.client_order_id for m in twap_rows if isinstance(m, SubmitOrder)}
+    final = {m.client_order_id for m in twap_rows if isinstance(m, FINAL_ORDER_EVENTS)}
+    assert sent and sent == final
+    assert (
+        "8 slice(s): 4 passive, 4 aggressive; 0.00000000 filled as maker, 12.00000000 as taker"
+        in (out)
+    )
 
     # the BTC buy is split and saves against the best single venue
     btc = completed["demo-btc-buy"].report

@@ -458,9 +458,9 @@ def test_a_restart_with_children_in_flight_asks_the_venue_and_finishes_the_order
 def test_an_order_for_an_algorithm_the_node_does_not_have_is_refused(run):
     r = run()
     order = SubmitParentOrder(
-        parent_id="p-twap", symbol="BTC/USD", side="buy", quantity=D("1"), algo="twap"
+        parent_id="p-x", symbol="BTC/USD", side="buy", quantity=D("1"), algo="no-such-algo"
     )
     assert r.route(order) is None
     (rejected,) = r.recorder.of_type(ParentOrderRejected)
-    assert "unknown algorithm 'twap'" in rejected.reason
+    assert "unknown algorithm 'no-such-algo'" in rejected.reason
     assert r.child_orders() == {}

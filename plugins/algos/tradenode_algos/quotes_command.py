@@ -10,10 +10,12 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:  # numpy is imported when the command runs: ``tradenode --help`` stays fast
+    import numpy as np
 
-from tradenode_algos.glft import QuoteGrid, QuoteModel, asymptotic_quotes, optimal_quotes
+    from tradenode_algos.glft import QuoteGrid
 
 #: At most this many inventory levels (columns, lines) and times (rows) are shown.
 _TABLE_LEVELS = 6
@@ -41,6 +43,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from tradenode_algos.glft import QuoteModel, asymptotic_quotes, optimal_quotes
+
     try:
         model = QuoteModel(
             sigma=args.sigma,
@@ -100,6 +104,8 @@ def _as_json(grid: QuoteGrid, asymptotic: np.ndarray) -> dict[str, object]:
 
 def _spread(count: int, most: int) -> list[int]:
     """Up to ``most`` indices spread evenly over ``0..count-1``, both ends included."""
+    import numpy as np
+
     return sorted({round(i) for i in np.linspace(0, count - 1, min(count, most))})
 
 
@@ -151,6 +157,7 @@ def _plot(grid: QuoteGrid, asymptotic: np.ndarray, path: Path) -> None:
 
 
 def _palette(count: int) -> list[tuple[float, float, float, float]]:
+    import numpy as np
     from matplotlib import colormaps
 
     cmap = colormaps["viridis"]
