@@ -64,6 +64,10 @@ def secret(env: str) -> Secret:
         raise KeyError(f"environment variable {env} is not set") from None
 
 
+#: beyond any real price or quantity, and past what the router's float kernel carries
+MAX_AMOUNT = Decimal("1e15")
+
+
 class _Strict(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     pass
 
@@ -144,12 +148,16 @@ class OrderSpec(_Strict):
     def __post_init__(self) -> None:
         if not self.parent_id.strip():
             raise ValueError("parent_id must not be empty")
-        if not (self.quantity.is_finite() and self.quantity > 0):
-            raise ValueError(f"quantity must be a finite number > 0, got {self.quantity}")
+        if not (self.quantity.is_finite() and 0 < self.quantity < MAX_AMOUNT):
+            raise ValueError(
+                f"quantity must be a finite number > 0 and below 1e15, got {self.quantity}"
+            )
         if self.limit_price is not None and not (
-            self.limit_price.is_finite() and self.limit_price > 0
+            self.limit_price.is_finite() and 0 < self.limit_price < MAX_AMOUNT
         ):
-            raise ValueError(f"limit_price must be a finite number > 0, got {self.limit_price}")
+            raise ValueError(
+                f"limit_price must be a finite number > 0 and below 1e15, got {self.limit_price}"
+            )
         if not (math.isfinite(self.after_ms) and self.after_ms >= 0):
             raise ValueError(f"after_ms must be a finite number >= 0, got {self.after_ms}")
 
@@ -249,7 +257,7 @@ def load_config(path: str | Path, plugins: Plugins) -> NodeConfig:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([f"{file}: not valid TOML: {exc}"]) from None
 
-    section_types = {r.name: r.config_type for r in plugins.registries["section"]}
+    section_types = {r.name: r.config_type or r.target for r in plugins.registries["section"]}
     top_level = _TOP_LEVEL | set(section_types)
     for key in sorted(set(raw) - top_level):
         problems.append(
@@ -331,6 +339,8 @@ def load_config(path: str | Path, plugins: Plugins) -> NodeConfig:
             problems.append(
                 f"{file}: node.control.token_env: environment variable {env} is not set"
             )
+        elif not os.environ[env].strip():
+            problems.append(f"{file}: node.control.token_env: environment variable {env} is empty")
     control = node.control if node is not None else None
     if (
         control is not None

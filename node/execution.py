@@ -22,7 +22,7 @@ import logging
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from decimal import InvalidOperation
+from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
 import msgspec
@@ -60,6 +60,7 @@ from node.validation import convert_all
 log = logging.getLogger("tradenode.execution")
 
 _READY_TIMER = "execution.ready"
+_MAX_AMOUNT = Decimal("1e15")  # beyond any real order, and past what float kernels carry
 _READY_POLL_NS = 100_000_000
 
 
@@ -312,15 +313,15 @@ class ExecutionManager(Component):
     def _static_problem(self, order: SubmitParentOrder) -> str | None:
         """What is wrong with the order whatever the markets say."""
         try:
-            quantity_ok = order.quantity.is_finite() and order.quantity > 0
+            quantity_ok = order.quantity.is_finite() and 0 < order.quantity < _MAX_AMOUNT
         except InvalidOperation:
             quantity_ok = False
         if not quantity_ok:
-            return f"quantity {order.quantity} must be a finite number > 0"
+            return f"quantity {order.quantity} must be a finite number > 0 and below 1e15"
         if order.limit_price is not None and not (
-            order.limit_price.is_finite() and order.limit_price > 0
+            order.limit_price.is_finite() and 0 < order.limit_price < _MAX_AMOUNT
         ):
-            return f"limit price {order.limit_price} must be a finite number > 0"
+            return f"limit price {order.limit_price} must be a finite number > 0 and below 1e15"
         if order.algo not in self.algos:
             known = ", ".join(sorted(r.name for r in self.algos)) or "none installed"
             return f"unknown algorithm {order.algo!r} (known: {known})"

@@ -14,6 +14,7 @@ far behind; ``backup`` copies a consistent journal while the node runs.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
@@ -450,6 +451,20 @@ class Journal:
 # One writer per journal
 
 
+def make_folder(journal_path: str | Path) -> None:
+    """The journal's folder, made if missing; ``JournalUnavailable`` saying why it cannot be."""
+    folder = Path(journal_path).parent
+    for part in (folder, *folder.parents):
+        if part.exists() and not part.is_dir():
+            raise JournalUnavailable(f"journal {journal_path}: {part} is a file, not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise JournalUnavailable(
+            f"journal {journal_path}: cannot make its folder {folder}: {exc.strerror or exc}"
+        ) from None
+
+
 class JournalLocked(JournalUnavailable):
     """Another live process holds the journal."""
 
@@ -478,7 +493,11 @@ class JournalLock:
         try:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
-            raise JournalUnavailable(f"journal lock {self.path}: {exc.strerror or exc}") from None
+            why = "read-only file system" if exc.errno == errno.EROFS else exc.strerror or exc
+            raise JournalUnavailable(
+                f"journal {str(self.path)[:-5]} cannot be written: its lock {self.path.name}: "
+                f"{why}"
+            ) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -17,7 +17,7 @@ from node.checkpointer import Checkpointer
 from node.component import Component
 from node.config import NodeConfig, secret
 from node.execution import ExecutionManager
-from node.journal import History, Journal, JournalLock
+from node.journal import History, Journal, JournalLock, make_folder
 from node.market import MarketState
 from node.messages import (
     ComponentFailed,
@@ -79,7 +79,7 @@ class Node:
         self._control_ready = threading.Event()
         self._control_error: str | None = None
         self.lock = JournalLock(self.path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        make_folder(self.path)
         self.lock.acquire()
         try:
             self.journal = Journal(

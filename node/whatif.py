@@ -73,8 +73,8 @@ def _pairs(items: list[str], what: str) -> dict[str, Decimal]:
             number = Decimal(value)
         except InvalidOperation:
             raise WhatIfError(f"--{what} {item!r}: expected VENUE=NUMBER") from None
-        if not number.is_finite() or number < 0:
-            raise WhatIfError(f"--{what} {item!r}: must be a finite number >= 0")
+        if not number.is_finite() or not 0 <= number < Decimal("1e15"):
+            raise WhatIfError(f"--{what} {item!r}: must be a finite number >= 0 and below 1e15")
         if what == "fee" and number >= 10_000:
             raise WhatIfError(f"--fee {item!r}: a fee is in bps and must be below 10000")
         out[venue] = number
@@ -121,10 +121,10 @@ def route_books(
         qty = Decimal(quantity)
     except InvalidOperation:
         raise WhatIfError(f"--quantity {quantity!r}: not a number") from None
-    if not qty.is_finite() or qty <= 0:
-        raise WhatIfError(f"--quantity {quantity}: must be a finite number > 0")
+    if not qty.is_finite() or not 0 < qty < Decimal("1e15"):
+        raise WhatIfError(f"--quantity {quantity}: must be a finite number > 0 and below 1e15")
     if qty < _LOT:
-        raise WhatIfError(f"--quantity {quantity}: smaller than the lot size {_LOT}")
+        raise WhatIfError(f"--quantity {quantity}: smaller than the lot size {_LOT:f}")
     qty = (qty / _LOT).to_integral_value() * _LOT if qty % _LOT else qty
     books = _read(sources, files)
     symbols = sorted({b.symbol for b in books})

@@ -71,12 +71,12 @@ def cmd_operator(args: argparse.Namespace) -> int:
 
 
 def _journal_command(config: Any, plugins: Any, command: Any) -> int:
-    from node.journal import EXTERNAL, Journal, JournalLock
+    from node.journal import EXTERNAL, Journal, JournalLock, make_folder
     from node.messages import ReduceOnly, TradingStateChanged
 
     path = config.journal_path
     lock = JournalLock(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(path)
     lock.acquire()  # a node starting now waits for nothing: it finds the lock and says so
     try:
         journal = Journal(path, codec=plugins.codec())
@@ -194,9 +194,13 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_watch(args: argparse.Namespace) -> int:
     from node.cli.status import watch
+    from node.client import NodeClientError
 
     config, plugins = load(args.config)
-    return watch(_running(config, plugins), args.seconds)
+    try:
+        return watch(_running(config, plugins), args.seconds)
+    except NodeClientError as exc:
+        raise _refused(exc) from None
 
 
 def add_commands(sub: Any) -> None:

@@ -143,7 +143,8 @@ def test_missing_plugin(tmp_path, plugins):
 def test_unknown_plugin_lists_the_known_ones(tmp_path, plugins):
     text = NODE + SIM_VENUE.format(name="a").replace('plugin = "sim"', 'plugin = "simm"')
     file, found = problems(tmp_path, plugins, text)
-    assert found == [f"{file}: venues.a.plugin: unknown venue plugin 'simm' (known: alpaca, ccxt, ib, polygon, sim)"]
+    known = "alpaca, ccxt, ib, polygon, sim"
+    assert found == [f"{file}: venues.a.plugin: unknown venue plugin 'simm' (known: {known})"]
 
 
 def test_two_venues_with_one_name(tmp_path, plugins):
@@ -206,7 +207,8 @@ def test_several_problems_in_one_file_are_all_reported(tmp_path, plugins):
         f"{file}: router.max_reroutes: Expected `int`, got `str`",
         f"{file}: venues.a.typo_key: unknown key",
         f"{file}: venues.b.plugin: missing (which venue plugin runs this venue?)",
-        f"{file}: venues.c.plugin: unknown venue plugin 'nope' (known: alpaca, ccxt, ib, polygon, sim)",
+        f"{file}: venues.c.plugin: unknown venue plugin 'nope' "
+        "(known: alpaca, ccxt, ib, polygon, sim)",
         f"{file}: orders[0].venues: no venue named 'zzz'",
     ]
 

@@ -18,9 +18,13 @@ DATA_DIR = Path(__file__).parent / "data"
 PACKAGED_PREFIX = "sim:"
 
 
+#: beyond any real price, quantity or balance, and past what the router's float kernel carries
+MAX_AMOUNT = Decimal("1e15")
+
+
 def _finite(name: str, value: Decimal) -> None:
-    if not value.is_finite():
-        raise ValueError(f"{name} must be a finite number, got {value}")
+    if not value.is_finite() or abs(value) >= MAX_AMOUNT:
+        raise ValueError(f"{name} must be a finite number below {MAX_AMOUNT:.0e}, got {value}")
 
 
 def _positive(name: str, value: Decimal) -> None:
