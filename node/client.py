@@ -2,14 +2,19 @@
 
 ::
 
-    from node.client import NodeClient
-    from node.messages import SubmitParentOrder
+    from decimal import Decimal
 
-    node = NodeClient.for_config("configs/demo-live.toml")   # or NodeClient("http://127.0.0.1:8700")
-    node.submit(SubmitParentOrder(parent_id="rebal-1", symbol="BTC/USD", side="buy",
-                                  quantity=Decimal("2"), algo="twap", params={"duration_s": 300}))
-    for event in node.events():          # the node's own messages, as they happen
-        print(event)
+    from node.client import NodeClient
+    from node.messages import ParentOrderCompleted, SubmitParentOrder
+
+    with NodeClient.for_config("my-node.toml") as node:   # or NodeClient("http://127.0.0.1:8700")
+        node.submit(SubmitParentOrder(parent_id="eth-1", symbol="ETH/USD", side="buy",
+                                      quantity=Decimal("5"), algo="twap",
+                                      params={"duration_s": 60, "slices": 6}))
+        for event in node.events():      # the node's own messages, as they happen
+            print(event)
+            if isinstance(event, ParentOrderCompleted) and event.parent_id == "eth-1":
+                break
 
 Requests and answers are the node's own message types; an error answer raises
 ``NodeClientError`` with the node's words.
@@ -21,12 +26,13 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import msgspec
 
 from node.codec import Codec, core_codec
-from node.control.views import Accepted, NodeState, ParentDetail, ParentView
+from node.control.views import Accepted, NavPoint, NodeState, ParentDetail, ParentView
 from node.journal import running_node
 from node.messages import (
     HaltTrading,
@@ -103,28 +109,35 @@ class NodeClient:
     def orders(self) -> list[ParentView]:
         return msgspec.json.decode(self._request("GET", "/api/orders"), type=list[ParentView])
 
+    def nav(self) -> list[NavPoint]:
+        """The NAV line the node kept while someone watched (oldest first)."""
+        return msgspec.json.decode(self._request("GET", "/api/nav"), type=list[NavPoint])
+
     def order(self, parent_id: str) -> ParentDetail:
-        data = self._request("GET", f"/api/orders/{parent_id}")
+        data = self._request("GET", f"/api/orders/{quote(parent_id, safe='')}")
         return msgspec.json.decode(data, type=ParentDetail)
 
     def submit(self, order: SubmitParentOrder) -> Accepted:
-        body = msgspec.to_builtins(order)
-        body.pop("ts", None)
-        body.pop("source", None)
-        return msgspec.json.decode(self._request("POST", "/api/orders", body), type=Accepted)
+        """Submit a parent order; the answer says whether it is working or waiting (a rejected
+        one raises ``NodeClientError`` with the reason). Submitting it again is safe: the node
+        answers with what it knows of it and never works it twice."""
+        return msgspec.json.decode(
+            self._request("POST", "/api/orders", _body(order)), type=Accepted
+        )
 
     def cancel(self, parent_id: str, reason: str = "") -> Accepted:
-        data = self._request("DELETE", f"/api/orders/{parent_id}", params={"reason": reason})
+        data = self._request(
+            "DELETE", f"/api/orders/{quote(parent_id, safe='')}", params={"reason": reason}
+        )
         return msgspec.json.decode(data, type=Accepted)
 
     def command(self, command: HaltTrading | ReduceOnly | ResumeTrading) -> Accepted:
         path = {HaltTrading: "halt", ReduceOnly: "reduce-only", ResumeTrading: "resume"}[
             type(command)
         ]
-        body = msgspec.to_builtins(command)
-        body.pop("ts", None)
-        body.pop("source", None)
-        return msgspec.json.decode(self._request("POST", f"/api/{path}", body), type=Accepted)
+        return msgspec.json.decode(
+            self._request("POST", f"/api/{path}", _body(command)), type=Accepted
+        )
 
     def halt(self, reason: str, cancel_open_orders: bool = True) -> Accepted:
         return self.command(HaltTrading(reason=reason, cancel_open_orders=cancel_open_orders))
@@ -146,8 +159,8 @@ class NodeClient:
                     response.read()
                     raise NodeClientError(_error_text(response), response.status_code)
                 for line in response.iter_lines():
-                    if line.startswith("data: "):
-                        yield self._codec.decode_json(line[6:])
+                    if line.startswith("data:") and line[5:].strip():
+                        yield self._codec.decode_json(line[5:].strip())
                     elif heartbeats and line.startswith(":"):
                         yield None
         except httpx.HTTPError as exc:
@@ -163,14 +176,19 @@ class NodeClient:
         self.close()
 
 
+def _body(message: Message) -> dict[str, Any]:
+    """A message as a request body: the node stamps the time (and adds where it came from to
+    ``source``)."""
+    body = msgspec.to_builtins(message)
+    body.pop("ts", None)
+    body.pop("type", None)
+    return body
+
+
 def _error_text(response: httpx.Response) -> str:
     try:
         body = response.json()
     except ValueError:
         return f"HTTP {response.status_code}: {response.text[:200]}"
     detail = body.get("detail") if isinstance(body, dict) else None
-    extra = body.get("extra") if isinstance(body, dict) else None
-    text = f"HTTP {response.status_code}: {detail or body}"
-    if extra:
-        text += f" ({extra})"
-    return text
+    return f"HTTP {response.status_code}: {detail or body}"

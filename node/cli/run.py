@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from node.cli.common import demo_config_path, load, this_run
+from node.cli.errors import UserError
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -75,6 +76,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from node.node import Node
     from node.report import print_demo_report
 
+    if args.serve:
+        return _serve_demo(args)
     config, plugins = load(str(demo_config_path()))
     tmp = None
     if args.journal:
@@ -88,6 +91,88 @@ def cmd_demo(args: argparse.Namespace) -> int:
     node.run()
     node.stop("demo finished")
     print_demo_report(config, this_run(journal_path, before, node.journal.codec), sys.stdout)
+    if tmp is not None:
+        tmp.cleanup()
+    else:
+        print(f"\njournal: {journal_path}")
+    return 0
+
+
+def serve_config(config: Any, plugins: Any, port: int, speed: float, duration_s: float) -> Any:
+    """The demo as a service to watch: the live runtime, the control API on loopback ``port``,
+    the recorded markets paced at ``speed`` (1 = real time), and its orders worked as TWAPs over
+    ``duration_s`` (one slice every five seconds) when the ``twap`` algorithm is installed."""
+    import msgspec
+
+    from node.config import ControlSection
+
+    node = msgspec.structs.replace(
+        config.node, runtime="live", control=ControlSection(host="127.0.0.1", port=port)
+    )
+    venues = {
+        name: msgspec.structs.replace(
+            entry, settings=msgspec.structs.replace(entry.settings, replay_speed=speed)
+        )
+        if hasattr(entry.settings, "replay_speed")
+        else entry
+        for name, entry in config.venues.items()
+    }
+    orders = config.orders
+    if "twap" in plugins.algos:
+        slices = max(1, round(duration_s / 5))
+        orders = [
+            msgspec.structs.replace(
+                spec,
+                algo="twap",
+                params={**spec.params, "duration_s": duration_s, "slices": slices},
+            )
+            for spec in orders
+        ]
+    return msgspec.structs.replace(config, node=node, venues=venues, orders=orders)
+
+
+def _serve_demo(args: argparse.Namespace) -> int:
+    import os
+    import webbrowser
+
+    from node.node import Node
+    from node.report import print_balances, print_run_report
+
+    if not (args.speed > 0 and args.duration > 0):
+        raise UserError("--speed and --duration must be > 0")
+    config, plugins = load(str(demo_config_path()))
+    config = serve_config(config, plugins, args.port, args.speed, args.duration)
+    tmp = None
+    if args.journal:
+        journal_path = Path(args.journal)
+    else:
+        tmp = tempfile.TemporaryDirectory(prefix="tradenode-demo-")
+        journal_path = Path(tmp.name) / "demo.journal.sqlite"
+    node = Node(config, plugins, journal_path=journal_path, runtime_kind="live")
+    before = node.journal.last_seq
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: node.request_stop(""))
+    node.start()
+    url = f"{node.control_url}/"
+    how = (
+        f"its orders worked as TWAPs over {args.duration:g} s"
+        if "twap" in plugins.algos
+        else "the twap algorithm is not installed: its orders are routed at once"
+    )
+    print(f"tradenode demo: dashboard at {url} ({how}); Ctrl-C stops the node", flush=True)
+    display = os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+    if args.open and (display or sys.platform != "linux"):
+        webbrowser.open(url)
+    node.run()
+    node.stop("demo stopped")
+    messages = this_run(journal_path, before, node.journal.codec)
+    print(
+        f"\ntradenode demo — node {config.node.name!r}: {len(config.venues)} simulated venues "
+        f"({', '.join(config.venues)}) on real recorded order books, live runtime\n"
+        "\nstarting balances"
+    )
+    print_balances(messages, sys.stdout, first=True)
+    print_run_report(messages, sys.stdout)
     if tmp is not None:
         tmp.cleanup()
     else:
@@ -118,4 +203,28 @@ def add_commands(sub: Any) -> None:
     )
     p = sub.add_parser("demo", help=text.split(".")[0], description=text)
     p.add_argument("--journal", help="keep the demo's journal at this path")
+    p.add_argument(
+        "--serve",
+        action="store_true",
+        help="run it live with the dashboard and control API until Ctrl-C",
+    )
+    p.add_argument("--port", type=int, default=0, help="with --serve: the port (0: a free one)")
+    p.add_argument(
+        "--speed",
+        type=float,
+        default=1.0,
+        help="with --serve: pace of the recorded markets (1 = real time)",
+    )
+    p.add_argument(
+        "--duration",
+        type=float,
+        default=120.0,
+        help="with --serve: seconds over which each demo order is worked (default 120)",
+    )
+    p.add_argument(
+        "--no-open",
+        dest="open",
+        action="store_false",
+        help="with --serve: do not open the dashboard in a browser",
+    )
     p.set_defaults(func=cmd_demo)

@@ -13,6 +13,7 @@ from rich.table import Table
 from node.control.views import NodeState, ParentView
 from node.messages import (
     FILL_TYPES,
+    ParentOrderAccepted,
     ParentOrderCompleted,
     ParentOrderProgressed,
     TradingStateChanged,
@@ -112,7 +113,18 @@ def watch(client: Any, seconds: float | None) -> int:
                 break
             if event is None:
                 continue
-            if isinstance(event, ParentOrderProgressed):
+            if isinstance(event, ParentOrderAccepted):
+                bar(
+                    ParentView(
+                        parent_id=event.parent_id,
+                        symbol=event.symbol,
+                        side=event.side,
+                        quantity=event.quantity,
+                        algo=event.algo,
+                        state="working",
+                    )
+                )
+            elif isinstance(event, ParentOrderProgressed):
                 known = tasks.get(event.parent_id)
                 if known is None:
                     views = {v.parent_id: v for v in client.orders()}
@@ -147,4 +159,6 @@ def watch(client: Any, seconds: float | None) -> int:
                 console.print(f"trading {event.state}: {event.reason}")
             elif isinstance(event, VenueDisconnected):
                 console.print(f"venue {event.venue} down: {event.reason}")
+        else:
+            console.print("the node ended the event stream: it is stopping")
     return 0

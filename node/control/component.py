@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable
 
 from node.component import Component, Envelope
@@ -51,6 +52,20 @@ class EventHub:
             with contextlib.suppress(RuntimeError):  # the loop closed: the server is stopping
                 loop.call_soon_threadsafe(self._put, queue, message)
 
+    def close(self) -> None:
+        """End every stream (the server is stopping): each client is told, then forgotten."""
+        with self._lock:
+            clients, self._clients = list(self._clients.items()), {}
+        for queue, loop in clients:
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(self._end, queue)
+
+    @staticmethod
+    def _end(queue: asyncio.Queue[Message | None]) -> None:
+        if queue.full():
+            queue.get_nowait()
+        queue.put_nowait(None)
+
     def _put(self, queue: asyncio.Queue[Message | None], message: Message) -> None:
         try:
             queue.put_nowait(message)
@@ -84,8 +99,20 @@ class ControlComponent(Component):
         self._stop_server: Callable[[], None] | None = None
         self.nav_interval_ns = int(nav_interval_s * 1e9)
         self.url: str | None = None
+        self._from_checkpoint = False
+        self._valuation_lock = threading.Lock()
+        self._valuation_asked = -self.nav_interval_ns
+
+    def checkpoint(self) -> bytes:
+        return self.state.save()
+
+    def restore_checkpoint(self, state: bytes) -> None:
+        self.state.load(state)
+        self._from_checkpoint = True
 
     def restore(self, history: Iterable[Envelope]) -> None:
+        if not self._from_checkpoint:
+            self.state.clear()  # a rebuilt component shares the view its predecessor filled
         for envelope in history:
             self.state.apply(envelope.message)
 
@@ -105,7 +132,7 @@ class ControlComponent(Component):
     def on_message(self, message: Message) -> None:
         if message.__class__ is TimerFired:
             if self.hub.listening:  # a NAV line for whoever watches: valued now, not journaled
-                self.ctx.send("portfolio", ValueAccount(reply_to=self.name, ts=self.ctx.now()))
+                self.value_account()
             self.ctx.schedule(self.nav_interval_ns, _NAV_TIMER, background=True)
             return
         self.state.apply(message)
@@ -116,7 +143,19 @@ class ControlComponent(Component):
         ctx = self.ctx
         ctx.call_soon(lambda: ctx.send(address, message))
 
+    def value_account(self) -> bool:
+        """Ask the portfolio for a valuation to show (any thread), at most one per NAV interval;
+        True if asked (the answer, ``AccountValued``, reaches the state and the streams)."""
+        now = time.monotonic_ns()
+        with self._valuation_lock:
+            if now - self._valuation_asked < self.nav_interval_ns:
+                return False
+            self._valuation_asked = now
+        self.command("portfolio", ValueAccount(reply_to=self.name, ts=self.ctx.now()))
+        return True
+
     def on_stop(self) -> None:
+        self.hub.close()
         if self._stop_server is not None:
             self._stop_server()
             self._stop_server = None

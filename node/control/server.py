@@ -3,6 +3,7 @@ port 0 gets a free port whose number is known before anyone connects)."""
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import socket
 import threading
@@ -17,7 +18,7 @@ log = logging.getLogger("tradenode.control")
 
 
 class ControlServerError(RuntimeError):
-    """The control API could not listen (address in use, no permission)."""
+    """The control API cannot start (address in use, no permission, an empty token)."""
 
 
 def serve(
@@ -27,6 +28,8 @@ def serve(
     how to stop it."""
 
     def start(control: ControlComponent) -> tuple[str, Callable[[], None]]:
+        if token is not None and not token.strip():
+            raise ControlServerError("the control API's token is empty: set a real one")
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -38,7 +41,11 @@ def serve(
         sock.listen(128)
         bound = sock.getsockname()[1]
         config = uvicorn.Config(
-            create_app(control, token), log_level="warning", lifespan="off", access_log=False
+            create_app(control, token, _loopback_hosts(host, bound)),
+            log_level="warning",
+            lifespan="off",
+            access_log=False,
+            timeout_graceful_shutdown=2,
         )
         server = uvicorn.Server(config)
         thread = threading.Thread(
@@ -56,3 +63,15 @@ def serve(
         return url, stop
 
     return start
+
+
+def _loopback_hosts(host: str, port: int) -> list[str] | None:
+    """The ``Host`` headers a loopback API answers (a page on another site that rebinds its
+    name to 127.0.0.1 is refused); None for any other address, where a token is required."""
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        return None
+    return [f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}"]

@@ -7,14 +7,25 @@ never sees half an update.
 
 from __future__ import annotations
 
+import hashlib
 import threading
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from decimal import Decimal
+from typing import Any, NamedTuple
 
 import msgspec
 
-from node.control.views import ChildView, NodeState, ParentDetail, ParentView, VenueView
+from node.component import decode_state, encode_state
+from node.control.views import (
+    ChildView,
+    FillEvent,
+    NavPoint,
+    NodeState,
+    ParentDetail,
+    ParentView,
+    VenueView,
+)
 from node.messages import (
     FILL_TYPES,
     AccountValued,
@@ -24,6 +35,7 @@ from node.messages import (
     Message,
     NavRecorded,
     NodeReady,
+    NodeStopped,
     OrderAccepted,
     OrderCanceled,
     OrderExpired,
@@ -46,15 +58,34 @@ from node.messages import (
 
 #: finished parent orders kept for the API (the journal has them all)
 KEEP_FINISHED = 500
+#: valuations kept for a NAV line (one every two seconds while someone watches: an hour)
+KEEP_NAV_POINTS = 1800
+#: fills kept for "recent fills"
+KEEP_FILLS = 50
 
 
-class _Parent:
-    def __init__(self, parent_id: str) -> None:
-        self.view = ParentView(parent_id=parent_id)
-        self.order: SubmitParentOrder | None = None
-        self.children: dict[str, ChildView] = {}
-        self.fills: list[Fill] = []
-        self.plans: list[SliceRouted] = []
+class _Parent(msgspec.Struct, kw_only=True):
+    view: ParentView
+    order: SubmitParentOrder | None = None
+    children: dict[str, ChildView] = {}
+    fills: list[FillEvent] = []
+    plans: list[SliceRouted] = []
+
+
+class _Saved(msgspec.Struct, kw_only=True):
+    """The view as a checkpoint holds it (the NAV line is not journaled, so not kept)."""
+
+    trading_state: str | None
+    trading_reason: str
+    ready: bool
+    venues: list[VenueView]
+    positions: list[Position]
+    nav: NavRecorded | None
+    fills: list[FillEvent]
+    parents: list[_Parent]
+    digests: dict[str, bytes]
+    halted: dict[str, str]
+    ts: int
 
 
 class ControlState:
@@ -62,14 +93,61 @@ class ControlState:
 
     def __init__(self, node: str, venues: list[str]) -> None:
         self.node = node
+        self._venue_names = list(venues)
         self._lock = threading.Lock()
+        self.clear()
+
+    def clear(self) -> None:
+        """Forget everything (a restarted control component rebuilds its view from the
+        journal; applying the journal twice would count every fill twice)."""
+        with self._lock:
+            self._clear()
+
+    def save(self) -> bytes:
+        """The view, for a checkpoint."""
+        with self._lock:
+            return encode_state(
+                _Saved(
+                    trading_state=self.trading_state,
+                    trading_reason=self.trading_reason,
+                    ready=self.ready,
+                    venues=list(self.venues.values()),
+                    positions=list(self.positions.values()),
+                    nav=self.nav,
+                    fills=list(self.fills),
+                    parents=list(self.parents.values()),
+                    digests=self.digests,
+                    halted=self.halted,
+                    ts=self.ts,
+                )
+            )
+
+    def load(self, data: bytes) -> None:
+        """Replace the view by what ``save`` returned."""
+        saved = decode_state(data, _Saved)
+        with self._lock:
+            self._clear()
+            self.trading_state, self.trading_reason = saved.trading_state, saved.trading_reason
+            self.ready, self.nav, self.ts = saved.ready, saved.nav, saved.ts
+            self.venues.update((v.name, v) for v in saved.venues)
+            self.positions = {(p.symbol, p.venue): p for p in saved.positions}
+            self.fills.extend(saved.fills)
+            self.parents.update((p.view.parent_id, p) for p in saved.parents)
+            self.digests, self.halted = saved.digests, saved.halted
+
+    def _clear(self) -> None:
         self.trading_state: str | None = None
         self.trading_reason = ""
         self.ready = False
-        self.venues = {name: VenueView(name=name) for name in venues}
+        self.venues = {name: VenueView(name=name) for name in self._venue_names}
         self.positions: dict[tuple[str, str | None], Position] = {}
         self.nav: NavRecorded | None = None
+        self.nav_points: deque[NavPoint] = deque(maxlen=KEEP_NAV_POINTS)
+        self.fills: deque[FillEvent] = deque(maxlen=KEEP_FILLS)
         self.parents: OrderedDict[str, _Parent] = OrderedDict()
+        #: every parent id ever submitted, with a digest of its order: a retry of an order
+        #: whose details were trimmed is still recognised (and a different one refused)
+        self.digests: dict[str, bytes] = {}
         self.halted: dict[str, str] = {}
         self.ts = 0
 
@@ -87,27 +165,28 @@ class ControlState:
     def _parent(self, parent_id: str) -> _Parent:
         record = self.parents.get(parent_id)
         if record is None:
-            record = self.parents[parent_id] = _Parent(parent_id)
+            record = self.parents[parent_id] = _Parent(view=ParentView(parent_id=parent_id))
         return record
 
-    def note_submitted(self, order: SubmitParentOrder) -> ParentView | None:
-        """Remember an order submitted through the API; the known view if the id is taken."""
+    def note_submitted(self, order: SubmitParentOrder) -> Submission:
+        """Remember an order submitted through the API, unless its id is taken: then say
+        whether the order under that id is this one (a retry) or another."""
         with self._lock:
+            known = self.digests.get(order.parent_id)
             record = self.parents.get(order.parent_id)
-            if record is not None:
-                return msgspec.structs.replace(record.view)
+            if known is not None or record is not None:
+                # an id seen only through its events (a config's order) cannot be compared
+                same = known == _digest(order) if known is not None else False
+                view = msgspec.structs.replace(record.view) if record is not None else None
+                return Submission(same, view)
             record = self._parent(order.parent_id)
             self._set_order(record, order)
-            record.view.progress = "submitted"
-            return None
-
-    def order_of(self, parent_id: str) -> SubmitParentOrder | None:
-        with self._lock:
-            record = self.parents.get(parent_id)
-            return record.order if record is not None else None
+            record.view.state = record.view.progress = "submitted"
+            return Submission(None, None)
 
     def _set_order(self, record: _Parent, order: SubmitParentOrder) -> None:
         record.order = order
+        self.digests.setdefault(order.parent_id, _digest(order))
         v = record.view
         v.symbol, v.side, v.quantity, v.algo = order.symbol, order.side, order.quantity, order.algo
         v.remaining_quantity = order.quantity - v.filled_quantity
@@ -128,6 +207,8 @@ class ControlState:
 
     def _on_rejected(self, m: ParentOrderRejected) -> None:
         record = self._parent(m.parent_id)
+        if record.view.state in ("working", "completed"):
+            return  # a second order under a used id was refused: this one is unaffected
         record.view.state, record.view.reason, record.view.updated_ts = "rejected", m.reason, m.ts
         self._trim()
 
@@ -200,6 +281,7 @@ class ControlState:
             child.state = "filled" if m.leaves_quantity <= 0 else "partially filled"
         if m.parent_id and m.parent_id in self.parents:
             self.parents[m.parent_id].fills.append(m)
+        self.fills.append(m)
 
     def _on_connected(self, m: VenueConnected) -> None:
         v = self.venues.setdefault(m.venue, VenueView(name=m.venue))
@@ -223,11 +305,18 @@ class ControlState:
     def _on_ready(self, m: NodeReady) -> None:
         self.ready = True
 
+    def _on_stopped(self, m: NodeStopped) -> None:
+        """The last row of a run (read back on restore): the next run starts unready."""
+        self.ready = False
+        for v in self.venues.values():
+            v.connected, v.reason = False, "the node stopped"
+
     def _on_position(self, m: PositionChanged) -> None:
         self.positions[(m.position.symbol, m.position.venue)] = m.position
 
     def _on_nav(self, m: NavRecorded) -> None:
         self.nav = m
+        self.nav_points.append(NavPoint(ts=m.ts, nav=m.nav))
         for position in m.positions:
             self.positions[(position.symbol, position.venue)] = position
 
@@ -254,10 +343,20 @@ class ControlState:
                 parents=[
                     msgspec.structs.replace(p.view)
                     for p in self.parents.values()
-                    if p.view.state in ("waiting", "working")
+                    if p.view.state in ("submitted", "waiting", "working")
                 ],
                 halted_instruments=dict(self.halted),
+                recent_fills=list(self.fills),
             )
+
+    def nav_line(self) -> list[NavPoint]:
+        with self._lock:
+            return list(self.nav_points)
+
+    def view_of(self, parent_id: str) -> ParentView | None:
+        with self._lock:
+            record = self.parents.get(parent_id)
+            return msgspec.structs.replace(record.view) if record is not None else None
 
     def parent_views(self) -> list[ParentView]:
         with self._lock:
@@ -274,6 +373,34 @@ class ControlState:
                 fills=list(record.fills),
                 plans=list(record.plans),
             )
+
+
+class Submission(NamedTuple):
+    """What ``note_submitted`` found: ``same`` is None for a new id, else whether the order
+    already under it is the same one; ``view`` is that order's view while it is still held."""
+
+    same: bool | None
+    view: ParentView | None
+
+
+def _digest(order: SubmitParentOrder) -> bytes:
+    """Two submissions are the same order when everything but their time and origin agrees
+    (``2`` and ``2.0`` are the same quantity; the order of params does not matter)."""
+    fields = msgspec.to_builtins(
+        msgspec.structs.replace(order, ts=0, source=""), builtin_types=(Decimal,)
+    )
+    text = msgspec.json.encode(_normal(fields), order="sorted")
+    return hashlib.blake2b(text, digest_size=16).digest()
+
+
+def _normal(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return value.normalize() if value.is_finite() else value
+    if isinstance(value, dict):
+        return {k: _normal(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_normal(v) for v in value]
+    return value
 
 
 _HANDLERS: dict[type, Callable[[ControlState, Message], None]] = {
@@ -295,6 +422,7 @@ _HANDLERS: dict[type, Callable[[ControlState, Message], None]] = {
     BalancesUpdated: ControlState._on_balances,
     TradingStateChanged: ControlState._on_trading,
     NodeReady: ControlState._on_ready,
+    NodeStopped: ControlState._on_stopped,
     PositionChanged: ControlState._on_position,
     NavRecorded: ControlState._on_nav,
     AccountValued: ControlState._on_valued,
@@ -303,6 +431,6 @@ _HANDLERS: dict[type, Callable[[ControlState, Message], None]] = {
 
 #: what the component subscribes to (everything the view is built from, fills included)
 WATCHED: tuple[type[Message], ...] = (
-    *(t for t in _HANDLERS if t not in (SubmitParentOrder, AccountValued)),
+    *(t for t in _HANDLERS if t not in (SubmitParentOrder, AccountValued, NodeStopped)),
     *FILL_TYPES,
 )

@@ -14,14 +14,19 @@ import msgspec
 from node.messages import (
     Balance,
     ExecutionReport,
-    Fill,
     NavRecorded,
+    OrderFilled,
+    OrderPartiallyFilled,
     Position,
     SliceRouted,
     TradingState,
 )
 
-ParentState = Literal["waiting", "working", "completed", "rejected"]
+#: a fill as it was published (the union decodes each by its tag)
+FillEvent = OrderPartiallyFilled | OrderFilled
+
+#: ``submitted``: sent through the API, not yet decided on by the execution manager
+ParentState = Literal["submitted", "waiting", "working", "completed", "rejected"]
 
 
 class VenueView(msgspec.Struct, kw_only=True):
@@ -69,8 +74,15 @@ class ParentView(msgspec.Struct, kw_only=True):
 class ParentDetail(msgspec.Struct, kw_only=True):
     parent: ParentView
     children: list[ChildView]
-    fills: list[Fill]
+    fills: list[FillEvent]
     plans: list[SliceRouted]
+
+
+class NavPoint(msgspec.Struct, kw_only=True, array_like=True):
+    """One valuation of the account, for a NAV line: ``[ts, nav]``."""
+
+    ts: int
+    nav: Decimal
 
 
 class NodeState(msgspec.Struct, kw_only=True):
@@ -86,14 +98,15 @@ class NodeState(msgspec.Struct, kw_only=True):
     nav: NavRecorded | None
     parents: list[ParentView]
     halted_instruments: dict[str, str]
+    #: the latest fills, oldest first
+    recent_fills: list[FillEvent] = []
 
 
 class Accepted(msgspec.Struct, kw_only=True):
-    """The answer to a command: what was asked, and what happens next."""
+    """The answer to a command: what was asked, and what happens next. For a parent order,
+    ``state`` is where it stands (``waiting``, ``working``, ``completed``; ``submitted`` when
+    the node had not decided yet)."""
 
     parent_id: str | None = None
+    state: str = ""
     detail: str
-
-
-class ErrorBody(msgspec.Struct, kw_only=True):
-    error: str

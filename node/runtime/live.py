@@ -344,8 +344,8 @@ class LiveRuntime:
                     return
 
         thread = threading.Thread(target=feed, name=f"tradenode-feed-{address}", daemon=True)
+        thread.start()  # before it is listed: a stop on another thread joins only started ones
         self._feeders.append(thread)
-        thread.start()
 
     def send(self, address: str, message: Message, sender: str = "node") -> None:
         ref = self.refs.get(address)
