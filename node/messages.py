@@ -517,6 +517,15 @@ class OrderAdopted(Event, frozen=True, kw_only=True):
     order: OrderStatusReport
 
 
+class PositionsAdopted(Event, frozen=True, kw_only=True):
+    """Positions a venue held when the node first reconciled with it, taken as the account's
+    opening positions at the venue's average price (their cost; no cash moves: the venue's
+    balances already paid for them)."""
+
+    venue: str
+    positions: list[PositionReport]
+
+
 class VenueReconciled(Event, frozen=True, kw_only=True):
     """A venue's answer to ``ReconcileVenue``; ``error`` set when it could not answer."""
 

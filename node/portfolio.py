@@ -73,6 +73,7 @@ from node.messages import (
     OrderPartiallyFilled,
     Position,
     PositionChanged,
+    PositionsAdopted,
     RecordNav,
     TimerFired,
     TransferRecorded,
@@ -294,6 +295,8 @@ class Ledger:
             self.apply_transfer(message)
         elif isinstance(message, InstrumentsLoaded):
             self.add_instruments(message.instruments)
+        elif isinstance(message, PositionsAdopted):
+            self.adopt_positions(message)
         elif isinstance(message, NavRecorded) and message.currency == self.valuation_currency:
             day = utc_day(message.ts)
             self._nav_history[day] = NavPoint(day, message.ts, message.nav)
@@ -368,6 +371,35 @@ class Ledger:
             _add(day.realized_pnl, quote, realized)
         self.observe_nav(fill.ts)
         return venue_pos, aggregate
+
+    def adopt_positions(self, adopted: PositionsAdopted) -> list[PositionState]:
+        """Open the positions a venue held before the journal began, at their average price;
+        returns the positions changed (per venue and over all venues). Balances do not move."""
+        changed: list[PositionState] = []
+        for report in adopted.positions:
+            if report.quantity == 0:
+                continue
+            if report.average_price is None:
+                raise LedgerError(
+                    f"{report.symbol} on {adopted.venue}: a position adopted without its "
+                    "average price has no cost to account from"
+                )
+            ins = self.instrument(adopted.venue, report.symbol)
+            side = "buy" if report.quantity > 0 else "sell"
+            venue_pos = self.positions.get((report.symbol, adopted.venue))
+            if venue_pos is None:
+                venue_pos = self.positions[(report.symbol, adopted.venue)] = PositionState(
+                    report.symbol, adopted.venue, ins.quote, ins.multiplier
+                )
+            aggregate = self.aggregates.get(report.symbol)
+            if aggregate is None:
+                aggregate = self.aggregates[report.symbol] = PositionState(
+                    report.symbol, None, ins.quote, ins.multiplier
+                )
+            for state in (venue_pos, aggregate):
+                state.apply(side, report.average_price, abs(report.quantity), ZERO)
+                changed.append(state)
+        return changed
 
     def apply_balances(self, update: BalancesUpdated) -> None:
         """Replace the venue's balances by the snapshot's totals."""
@@ -610,6 +642,7 @@ class Portfolio(Component):
         OrderFilled,
         BalancesUpdated,
         TransferRecorded,
+        PositionsAdopted,
         RecordNav,
     )
 
@@ -647,8 +680,11 @@ class Portfolio(Component):
                 valued = AccountValued(valuation=None, error=str(exc), ts=now)
             self.ctx.send(message.reply_to, valued)
             return
-        if isinstance(message, Fill):
-            changed = self.ledger.apply_fill(message)
+        if isinstance(message, Fill | PositionsAdopted):
+            if isinstance(message, PositionsAdopted):
+                changed = self.ledger.adopt_positions(message)
+            else:
+                changed = self.ledger.apply_fill(message)
             if changed is not None:
                 now = self.ctx.now()
                 for state in changed:

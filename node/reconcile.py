@@ -12,8 +12,15 @@ journal is missing, each exactly once:
   the router may route that quantity again under a new id — nothing is ever resent blindly;
 * an order the venue has open that the journal does not know is adopted (``OrderAdopted``) and
   reported, and its fills are applied;
+* positions a venue holds when the node first reconciles with it, where the journal has none,
+  are the account's opening positions: adopted at the venue's average price
+  (``PositionsAdopted``), so a node can be pointed at an account that already holds stock;
+* the venue's balances in the answer are published after all that (``BalancesUpdated``): they
+  include the fills just published;
 * a position the venue reports that differs from the journal's, after all that, halts trading
-  in that instrument with both numbers (``InstrumentHalted``): the node does not guess.
+  in that instrument with both numbers (``InstrumentHalted``): the node does not guess. A
+  position that appears later, or one without an average price to account it from, is such a
+  difference.
 
 A venue that cannot answer keeps the old rule: a parent with children whose fate is unknown is
 closed as ``unknown`` with their ids, and trading halts until an operator resumes.
@@ -34,6 +41,7 @@ from node.market import MarketState
 from node.messages import (
     FILL_TYPES,
     FINAL_ORDER_EVENTS,
+    BalancesUpdated,
     FillReport,
     HaltTrading,
     InstrumentHalted,
@@ -45,6 +53,8 @@ from node.messages import (
     OrderPartiallyFilled,
     OrderRejected,
     OrderStatusReport,
+    PositionReport,
+    PositionsAdopted,
     ReconcileVenue,
     SubmitOrder,
     VenueConnected,
@@ -76,6 +86,7 @@ class _ReconcilerState(msgspec.Struct):
     known_ids: list[str]
     last_fill_ts: dict[str, int]
     positions: list[tuple[str, str, Decimal]]
+    reconciled: list[str] = []
 
 
 class Reconciler(Component):
@@ -92,6 +103,7 @@ class Reconciler(Component):
         self.known_ids: Recent[str] = Recent(KNOWN_IDS)  # client order ids the journal sent
         self.last_fill_ts: dict[str, int] = {}
         self.positions: dict[tuple[str, str], Decimal] = {}  # (venue, symbol) → quantity
+        self.reconciled: set[str] = set()  # venues that have answered once (in the journal)
         self.pending: set[str] = set()  # venues asked, not yet answered
 
     # -- the journal's view ---------------------------------------------------------------------
@@ -110,6 +122,13 @@ class Reconciler(Component):
             if cid not in self.open:
                 self.open[cid] = _Order(message)  # type: ignore[arg-type]
             self.known_ids.add(cid)
+        elif cls is VenueReconciled:
+            if not message.error:  # type: ignore[attr-defined]
+                self.reconciled.add(message.venue)  # type: ignore[attr-defined]
+        elif cls is PositionsAdopted:
+            for report in message.positions:  # type: ignore[attr-defined]
+                key = (message.venue, report.symbol)  # type: ignore[attr-defined]
+                self.positions[key] = self.positions.get(key, ZERO) + report.quantity
         elif cls is OrderAdopted:
             report = message.order  # type: ignore[attr-defined]
             self.known_ids.add(report.client_order_id)
@@ -139,6 +158,7 @@ class Reconciler(Component):
                 list(self.known_ids),
                 self.last_fill_ts,
                 [(v, s, q) for (v, s), q in self.positions.items()],
+                sorted(self.reconciled),
             )
         )
 
@@ -148,6 +168,7 @@ class Reconciler(Component):
         self.known_ids = Recent(KNOWN_IDS, saved.known_ids)
         self.last_fill_ts = saved.last_fill_ts
         self.positions = {(v, s): q for v, s, q in saved.positions}
+        self.reconciled = set(saved.reconciled)
 
     # -- asking the venues ----------------------------------------------------------------------
 
@@ -275,7 +296,15 @@ class Reconciler(Component):
             )
             found.append(f"{cid} was {report.status} at {venue}")
             self._final(tracked, kind, f"{report.status} at the venue (found after a restart)")
-        self._compare_positions(venue, answer)
+        self._compare_positions(venue, answer, found)
+        if answer.balances:
+            # The venue's totals already include the fills just published: passed on after
+            # them, so the ledger ends where the venue is (and not with those fills twice).
+            state.balances = answer.balances
+            self.ctx.publish(
+                BalancesUpdated(venue=venue, balances=answer.balances, ts=self.ctx.now())
+            )
+        self._track(answer)
         state.reconciled = True
         if found:
             self.ctx.publish(
@@ -334,16 +363,45 @@ class Reconciler(Component):
         self.ctx.publish(message)
         self._track(message)
 
-    def _compare_positions(self, venue: str, answer: VenueReconciled) -> None:
+    def _compare_positions(self, venue: str, answer: VenueReconciled, found: list[str]) -> None:
+        first = venue not in self.reconciled
+        adopted: list[PositionReport] = []
         for report in answer.positions:
             known = self.positions.get((venue, report.symbol), ZERO)
-            if known != report.quantity:
-                self._halt_instrument(
-                    venue,
-                    report.symbol,
-                    f"{venue} reports a position of {report.quantity} {report.symbol}; the "
-                    f"journal's fills add up to {known}",
-                )
+            if known == report.quantity:
+                continue
+            why = self._cannot_adopt(venue, report) if first and known == 0 else "later"
+            if not why:
+                adopted.append(report)
+                continue
+            detail = {
+                "later": "",
+                "no average price": " (first reconciliation, but the venue gave no average "
+                "price to adopt it at)",
+                "not listed": f" (first reconciliation, but {venue} did not list "
+                f"{report.symbol} as an instrument)",
+            }[why]
+            self._halt_instrument(
+                venue,
+                report.symbol,
+                f"{venue} reports a position of {report.quantity} {report.symbol}; the "
+                f"journal's fills add up to {known}{detail}",
+            )
+        if adopted:
+            message = PositionsAdopted(venue=venue, positions=adopted, ts=self.ctx.now())
+            self.ctx.publish(message)
+            self._track(message)
+            found.extend(
+                f"adopted the position of {r.quantity} {r.symbol} at {r.average_price}"
+                for r in adopted
+            )
+
+    def _cannot_adopt(self, venue: str, report: PositionReport) -> str:
+        if report.average_price is None:
+            return "no average price"
+        if self.market.instrument(venue, report.symbol) is None:
+            return "not listed"
+        return ""
 
     def _halt_instrument(self, venue: str, symbol: str, reason: str) -> None:
         log.error("halting %s on %s: %s", symbol, venue, reason)

@@ -55,6 +55,7 @@ from node.messages import (
     OrderFilled,
     OrderPartiallyFilled,
     OrderRejected,
+    PositionsAdopted,
     ReduceOnly,
     ResumeTrading,
     RiskRejected,
@@ -397,6 +398,7 @@ class RiskManager(Component):
         ResumeTrading,
         InstrumentHalted,
         OrderAdopted,
+        PositionsAdopted,
     )
 
     def __init__(
@@ -568,7 +570,7 @@ class RiskManager(Component):
             for instrument in message.instruments:
                 view.instruments[(instrument.venue, instrument.symbol)] = instrument
             view.ledger.add_instruments(message.instruments)
-        elif isinstance(message, (BalancesUpdated, TransferRecorded)):
+        elif isinstance(message, (BalancesUpdated, TransferRecorded, PositionsAdopted)):
             view.ledger.apply(message)
 
     # -- new orders -----------------------------------------------------------------------------

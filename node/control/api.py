@@ -332,6 +332,9 @@ def create_app(
         middleware=[_secure_headers],
         request_max_body_size=MAX_BODY_BYTES,
         debug=False,
+        # The node's logging is the process's (the CLI sets it): Litestar's default would put
+        # its own handler on the root logger, bound to whatever stderr was at that moment.
+        logging_config=None,
     )
 
 

@@ -21,6 +21,8 @@ from node.messages import (
     OrderFilled,
     OrderRejected,
     ParentOrderCompleted,
+    PositionChanged,
+    PositionsAdopted,
     SliceRouted,
     SubmitParentOrder,
     TradingStateChanged,
@@ -122,16 +124,35 @@ def test_a_restarted_node_finds_its_orders_by_orderref_and_the_reconciler_adds_m
     assert not second.of(InstrumentHalted)  # IB's 200 shares are the journal's 200
 
 
-def test_a_position_the_journal_does_not_explain_halts_the_instrument(make_node, tws):
-    other = make_node("other", client_id=8)  # another client trades the account first
-    other.wait(NodeReady)
-    other.submit(order("elsewhere", "buy", "5", "market", time_in_force="day"))
-    other.wait(OrderFilled)
-    other.stop()
+def test_a_fresh_node_adopts_the_accounts_positions_and_a_later_unexplained_one_halts(
+    make_node, tws
+):
+    def trade_elsewhere(quantity: str) -> None:
+        other = make_node("other", client_id=8)  # another client trades the account
+        other.wait(NodeReady)
+        other.submit(order(f"elsewhere-{quantity}", "buy", quantity, "market", time_in_force="day"))
+        other.wait(OrderFilled)
+        other.stop()
+
+    trade_elsewhere("5")
+    [(held, average_cost)] = tws.positions().values()
     node = make_node("fresh")
-    halted = node.wait(InstrumentHalted)
+    adopted = node.wait(PositionsAdopted)
+    assert [(p.symbol, p.quantity, p.average_price) for p in adopted.positions] == [
+        ("AAPL", held, average_cost)  # a stock's multiplier is 1
+    ]
+    node.wait(NodeReady)
+    position = node.wait(PositionChanged, lambda m: m.position.venue == "ib").position
+    assert (position.quantity, position.average_price) == (D(5), average_cost)
+    assert not node.of(InstrumentHalted)
+    node.stop()
+
+    trade_elsewhere("3")  # while the node is stopped: the journal cannot explain it
+    again = make_node("fresh")
+    halted = again.wait(InstrumentHalted)
     assert (halted.symbol, halted.venue) == ("AAPL", "ib")
-    assert "ib reports a position of 5 AAPL; the journal's fills add up to 0" in halted.reason
+    assert "ib reports a position of 8 AAPL; the journal's fills add up to 5" in halted.reason
+    assert not again.of(PositionsAdopted)
 
 
 def test_a_twap_finishes_through_a_dropped_connection_without_a_duplicate_or_a_lost_fill(

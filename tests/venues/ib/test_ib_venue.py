@@ -60,8 +60,8 @@ def test_connects_with_instruments_account_books_and_a_reconciliation(make_node)
     )
     assert eur.tick_size == D("0.00005")
 
-    (balances,) = node.of(BalancesUpdated)
-    assert balances.balances["USD"].total == D(1_000_000)
+    # at connect, then again from the reconciliation's answer (after the fills it found)
+    assert [b.balances["USD"].total for b in node.of(BalancesUpdated)] == [D(1_000_000)] * 2
     account = node.of(IbAccountUpdated)[0]
     assert (account.account, account.currency, account.net_liquidation) == (
         "DU123456",

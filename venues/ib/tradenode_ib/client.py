@@ -593,16 +593,21 @@ class IbClient:
         completed = await asyncio.wait_for(ib.reqCompletedOrdersAsync(False), timeout)
         executions = await self.executions(since_ns)
         positions = await asyncio.wait_for(ib.reqPositionsAsync(), timeout)
-        held = {
-            symbol: exact(p.position)
+        ours = [
+            (symbol, p)
             for p in positions
             if p.account == self.account
             and (symbol := self.symbols.get(p.contract.conId)) is not None
-        }
+        ]
         return ReconcileSnapshot(
             orders=[self._order(t) for t in [*completed, *open_trades]],
             executions=executions,
-            positions=held,
+            positions={symbol: exact(p.position) for symbol, p in ours},
+            average_prices={
+                symbol: exact(p.avgCost) / exact(p.contract.multiplier or 1)
+                for symbol, p in ours
+                if p.position
+            },
         )
 
 

@@ -124,8 +124,10 @@ class Session:
 class ReconcileSnapshot:
     """IB's answer to the node's reconciliation: every order it knows of the day (open and
     completed, all client ids), executions since the point asked (with their commissions, where
-    IB sent them), and positions."""
+    IB sent them), and positions with their average price per unit (IB's avgCost is per
+    contract: divided by the contract's multiplier)."""
 
     orders: list[OrderSnapshot]
     executions: list[ExecutionSnapshot]
     positions: dict[str, Decimal]
+    average_prices: dict[str, Decimal]

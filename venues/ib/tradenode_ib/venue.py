@@ -584,7 +584,11 @@ class IbVenue(AsyncVenue):
                 fills=fills,
                 balances=dict(self._balances or {}),
                 positions=[
-                    PositionReport(symbol=s, quantity=snapshot.positions.get(s, Decimal(0)))
+                    PositionReport(
+                        symbol=s,
+                        quantity=snapshot.positions.get(s, Decimal(0)),
+                        average_price=snapshot.average_prices.get(s),
+                    )
                     for s in sorted(self.instruments)
                     if s not in incomplete
                 ],
