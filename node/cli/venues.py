@@ -32,6 +32,7 @@ def _connect(args: argparse.Namespace, names: list[str] | None) -> tuple[Any, An
     runtime = LiveRuntime()
     seen = Recorder(types=(InstrumentsLoaded, BalancesUpdated, VenueConnected, VenueDisconnected))
     runtime.add(seen)
+    runtime.add(_balance_asker(market))
     for name in wanted:
         entry = config.venues[name]
         runtime.add(plugins.venues.get(entry.plugin).target(name, entry.settings, setup))
@@ -51,6 +52,27 @@ def _connect(args: argparse.Namespace, names: list[str] | None) -> tuple[Any, An
     finally:
         runtime.stop(timeout=10)
     return market, seen, wanted
+
+
+def _balance_asker(market: Any) -> Any:
+    from node.component import Component
+    from node.messages import ReconcileVenue, VenueConnected, VenueReconciled
+
+    class BalanceAsker(Component):
+        """Asks each venue that reconciles for its account (fills since now: none), as the
+        reconciler does; such a venue passes its balances on in the answer, not at connect."""
+
+        subscriptions = (VenueConnected, VenueReconciled)
+
+        def on_message(self, message: Any) -> None:
+            if isinstance(message, VenueConnected) and message.capabilities.reconciles:
+                now = self.ctx.now()
+                request = ReconcileVenue(venue=message.venue, since_ts=now, ts=now)
+                self.ctx.send(f"venue.{message.venue}", request)
+            elif isinstance(message, VenueReconciled) and not message.error:
+                market.venue(message.venue).balances = message.balances
+
+    return BalanceAsker("balances")
 
 
 def _problems(market: Any, seen: Any, venues: list[str]) -> list[str]:
