@@ -17,6 +17,7 @@ import contextlib
 import errno
 import fcntl
 import json
+import logging
 import os
 import socket
 import sqlite3
@@ -33,6 +34,7 @@ import msgspec
 from node.codec import Codec, UnknownMessageType, core_codec, encode
 from node.component import Envelope
 from node.messages import Message
+from node.wal import torn_tail
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS journal (
@@ -68,6 +70,8 @@ CREATE TABLE IF NOT EXISTS checkpoint_part (
 """
 #: Rows written by another process (an operator's ``tradenode halt`` while no node runs).
 EXTERNAL = "external"
+
+log = logging.getLogger("tradenode.journal")
 
 _PAGE = 10_000
 #: Checkpoint the WAL into the main file after this many appends (and on close).
@@ -171,6 +175,17 @@ class Journal:
                 raise JournalUnavailable(f"journal {self.path}: {parent} is a file, not a folder")
             if readonly and not Path(self.path).exists():
                 raise JournalUnavailable(f"journal {self.path} does not exist")
+        #: bytes of an unfinished last write that SQLite drops at this open (a crash mid-write)
+        self.torn_bytes = 0
+        if self.path != ":memory:" and not readonly:
+            self.torn_bytes = torn_tail(self.path)
+            if self.torn_bytes:
+                log.warning(
+                    "journal %s: its last write was cut short by a crash (%d bytes of an "
+                    "unfinished transaction); dropped, everything before it is intact",
+                    self.path,
+                    self.torn_bytes,
+                )
         try:
             if readonly:
                 uri = Path(self.path).resolve().as_uri() + "?mode=ro"
@@ -495,8 +510,7 @@ class JournalLock:
         except OSError as exc:
             why = "read-only file system" if exc.errno == errno.EROFS else exc.strerror or exc
             raise JournalUnavailable(
-                f"journal {str(self.path)[:-5]} cannot be written: its lock {self.path.name}: "
-                f"{why}"
+                f"journal {str(self.path)[:-5]} cannot be written: its lock {self.path.name}: {why}"
             ) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
