@@ -382,12 +382,16 @@ class Executor(Component):
         if slice_id is not None:
             self.slices[slice_id].filled += fill.quantity
 
+    def stop_at_start(self, reason: str) -> None:
+        """Finish at start instead of working on: open slices are canceled, nothing new is
+        routed (a parent a restart interrupted, with ``[node.ready] interrupted = "stop"``)."""
+        self.canceling = reason
+
     def on_start(self) -> None:
-        if self.resumed:
-            if self.canceling is not None:
-                self.finish(self.canceling)
-            else:
-                self.on_resume()
+        if self.canceling is not None:  # canceled while the node was down, or stopped
+            self.finish(self.canceling)
+        elif self.resumed:
+            self.on_resume()
         else:
             self.on_begin()
 

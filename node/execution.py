@@ -12,8 +12,9 @@ out or the node stops, by config) and nothing while trading is halted: such pare
 visibly (``ParentOrderWaiting``), and are worked once the node is ready and trading is active.
 
 On a start after a stop or a crash, parents the journal shows as accepted and unfinished get
-their executor back, which resumes from the journal; a parent journaled but never accepted is
-simply worked now (nothing of it can have been sent).
+their executor back, which resumes from the journal — or, with ``[node.ready] interrupted =
+"stop"``, cancels what is open and closes the parent with its report; a parent journaled but
+never accepted is simply worked now (nothing of it can have been sent).
 """
 
 from __future__ import annotations
@@ -70,6 +71,9 @@ class ReadinessConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
 
     timeout_s: float = 30.0
     missing_venue: Literal["trade-without", "stop"] = "trade-without"
+    #: parents a stop or crash interrupted: their algorithm carries on for what is left
+    #: (``resume``), or their open child orders are canceled and they close with their report
+    interrupted: Literal["resume", "stop"] = "resume"
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.timeout_s) and self.timeout_s >= 0):
@@ -82,6 +86,8 @@ class ParentRecord:
     accepted: ParentOrderAccepted | None = None
     fills: ParentFills = field(default_factory=ParentFills)
     canceled: str | None = None
+    #: why its executor stops as soon as it starts (a restart with ``interrupted = "stop"``)
+    stopping: str | None = None
 
 
 class _ManagerState(msgspec.Struct):
@@ -175,6 +181,8 @@ class ExecutionManager(Component):
         for parent_id, record in self.parents.items():
             if record.accepted is None:
                 log.info("parent %s was journaled but never worked: working it now", parent_id)
+            elif self.readiness.interrupted == "stop":
+                record.stopping = 'interrupted by a restart ([node.ready] interrupted = "stop")'
             self.waiting.append(parent_id)
         self._check_ready()
 
@@ -387,16 +395,19 @@ class ExecutionManager(Component):
         if problems:  # the algorithm changed since the order was journaled
             self._complete(record, "; ".join(problems), "failed")
             return
-        try:
+        def build() -> Any:
             executor = registration.target(order, params, ExecutorServices(self.market))
+            if record.stopping is not None:
+                executor.stop_at_start(record.stopping)
+            return executor
+
+        try:
+            executor = build()
         except Exception as exc:
             self._complete(record, f"algorithm {order.algo!r} failed to start: {exc}", "failed")
             return
         self.running.add(order.parent_id)
-        factory = lambda: registration.target(  # noqa: E731 - the supervisor's rebuild
-            order, params, ExecutorServices(self.market)
-        )
-        self.ctx.spawn(executor, factory)
+        self.ctx.spawn(executor, build)  # ``build`` is also the supervisor's rebuild
 
     def _on_cancel(self, command: CancelParentOrder) -> None:
         record = self.parents.get(command.parent_id)
