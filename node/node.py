@@ -76,6 +76,8 @@ class Node:
         self.stop_event = threading.Event()
         self.stop_reason = ""
         self.control_url: str | None = None
+        #: the config's orders that an earlier run on this journal already submitted
+        self.orders_from_earlier_runs: list[str] = []
         self._control_ready = threading.Event()
         self._control_error: str | None = None
         self.lock = JournalLock(self.path)
@@ -203,13 +205,11 @@ class Node:
         now = self.runtime.now()
         self.start_ns = now
         self.runtime.publish(NodeStarted(node=self.config.node.name, ts=now))
-        already = {
-            e.message.parent_id for e in self.history if isinstance(e.message, SubmitParentOrder)
-        }
         orders = []
         for spec in self.config.orders:
-            if spec.parent_id in already:
+            if self._journaled_parent(spec.parent_id):
                 log.info("order %s is already in the journal; not submitted again", spec.parent_id)
+                self.orders_from_earlier_runs.append(spec.parent_id)
                 continue
             orders.append(
                 SubmitParentOrder(
@@ -228,6 +228,12 @@ class Node:
 
         self.runtime.feed("execution", orders, origin_ns=now)
         self.plugins.call_lifecycle("tradenode_started", _log_plugin_error, node=self)
+
+    def _journaled_parent(self, parent_id: str) -> bool:
+        """Whether the journal holds this parent order (however old: not only the rows after
+        the last checkpoint). A parent's rows carry its id, so this is one index lookup."""
+        rows = self.journal.entries(correlation=parent_id, types=("SubmitParentOrder",))
+        return next(iter(rows), None) is not None
 
     def _listening(self, url: str | None, error: str | None) -> None:
         if url is not None:

@@ -78,7 +78,14 @@ def bps(value: Decimal | None) -> str:
     return "-" if value is None else f"{value:.2f} bps"
 
 
+#: before this (2000-01-01 UTC) a time is a replay clock started at zero, not a date: books
+#: recorded without wall-clock times (the order-graph snapshots) are replayed from t = 0
+_FIRST_DATE_NS = 946_684_800 * 10**9
+
+
 def when(ts: int) -> str:
+    if ts < _FIRST_DATE_NS:
+        return f"t+{ts / 1e9:.3f} s"
     return (
         time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ts / 1e9)) + f".{ts % 10**9 // 10**6:03d}Z"
     )

@@ -62,6 +62,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     node.run()
     node.stop("replay finished" if node.kind == "replay" else "signal")
     messages = this_run(node.path, before, node.journal.codec)
+    print_earlier_orders(node, args.config)
     print_run_report(messages, sys.stdout)
     outcome = node.outcome()
     broken = [m for m in messages if isinstance(m, DataSourceFailed)]
@@ -70,6 +71,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     for problem in outcome.problems:
         print(f"tradenode: {problem}", file=sys.stderr)
     return 1 if broken or not outcome.ok else 0
+
+
+def print_earlier_orders(node: Any, config: str) -> None:
+    """One line per config order this journal already holds: not submitted twice, not lost."""
+    for parent_id in node.orders_from_earlier_runs:
+        print(
+            f"{parent_id}: submitted by an earlier run on this journal, not again "
+            f"(`tradenode report {config} {parent_id}` shows it)\n"
+        )
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -90,6 +100,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     node.start()
     node.run()
     node.stop("demo finished")
+    print_earlier_orders(node, f"--journal {journal_path} {demo_config_path()}")
     print_demo_report(config, this_run(journal_path, before, node.journal.codec), sys.stdout)
     if tmp is not None:
         tmp.cleanup()

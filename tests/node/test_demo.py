@@ -256,3 +256,26 @@ def test_demo_prints_the_trader_s_numbers(demo):
             places = D("0.01") if currency == "USD" else D("0.00000001")  # money as shown
             assert shown[(venue, currency)] == expected.quantize(places), (venue, currency)
     assert f"journal: {journal_path}" in out
+
+
+def test_a_second_demo_on_the_same_journal_carries_the_account_on_and_submits_nothing_again(demo):
+    done, _, journal_path, work = demo
+    assert done.returncode == 0, done.stderr
+    again = subprocess.run(
+        [sys.executable, "-m", "node.cli", "demo", "--journal", str(journal_path)],
+        cwd=work,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert again.returncode == 0, again.stderr
+    out = again.stdout
+    for parent in ("demo-btc-buy", "demo-eth-sell", "demo-btc-twap"):
+        assert f"{parent}: submitted by an earlier run on this journal, not again" in out
+    assert "rejected" not in out and "route demo-" not in out  # nothing routed this time
+    # what persists is the account: this run starts with the first run's final balances
+    first_final = done.stdout.split("final balances")[1].split("\njournal:")[0]
+    second_start = out.split("starting balances")[1].split("\npositions")[0]
+    assert second_start.strip() == first_final.strip()
+    assert "1970" not in done.stdout + out  # books without wall-clock times: t+ seconds
