@@ -395,8 +395,14 @@ class ExecutionManager(Component):
         if problems:  # the algorithm changed since the order was journaled
             self._complete(record, "; ".join(problems), "failed")
             return
+
         def build() -> Any:
             executor = registration.target(order, params, ExecutorServices(self.market))
+            if record.accepted is not None:
+                # the parent starts when it was accepted (journaled), not when it was asked for
+                # (it may have waited for readiness): the time a restart restores, so a resumed
+                # executor derives the very schedule its predecessor followed
+                executor.started_ts = record.accepted.ts
             if record.stopping is not None:
                 executor.stop_at_start(record.stopping)
             return executor

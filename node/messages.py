@@ -103,7 +103,8 @@ class VenueCapabilities(msgspec.Struct, frozen=True, kw_only=True):
 
     ``client_id_max_length`` and ``client_id_chars`` (the characters allowed, as a regex
     character class body) are the venue's rules for client order ids; the router shortens the
-    node's deterministic ids to fit. ``reconciles`` says the venue answers ``ReconcileVenue``.
+    node's deterministic ids to fit. ``reconciles`` says the venue answers ``ReconcileVenue``,
+    ``bars`` that it serves OHLCV history (``FetchBars``).
     """
 
     order_types: tuple[OrderType, ...] = ("market", "limit")
@@ -112,6 +113,8 @@ class VenueCapabilities(msgspec.Struct, frozen=True, kw_only=True):
     client_id_max_length: int = 64
     client_id_chars: str = "A-Za-z0-9._:-"
     reconciles: bool = False
+    #: the venue answers ``FetchBars`` with history (every venue answers; one without says so)
+    bars: bool = False
 
 
 class VenueConnected(Event, frozen=True, kw_only=True):
@@ -591,6 +594,43 @@ class Bar(MarketData, frozen=True, kw_only=True):
     low: Decimal
     close: Decimal
     volume: Decimal
+
+
+class FetchBars(Command, frozen=True, kw_only=True):
+    """Ask ``venue.<venue>`` for ``symbol``'s OHLCV bars opening in ``[since_ns, until_ns)``, of
+    ``timeframe_minutes`` (or a shorter length that divides it, when the venue has no such
+    bars); answered with ``BarsFetched`` to ``reply_to``, always — a venue that cannot serve
+    bars says so — so whoever asks never waits forever on a venue (it bounds its own wait for a
+    venue that is down all the same).
+
+    Neither is journaled: history decides nothing by itself and would bloat the journal (a month
+    of minutes is tens of thousands of bars), and whoever asked asks again after a restart. For
+    VWAP that is sound: its profile is fixed by the parent's start day (journaled), the days
+    before it are history that does not change, so the executor resumed after a restart fetches
+    the same bars and rebuilds the same schedule.
+    """
+
+    journaled: ClassVar[bool] = False
+    venue: str
+    symbol: str
+    timeframe_minutes: int
+    since_ns: int
+    until_ns: int
+    reply_to: str
+
+
+class BarsFetched(Event, frozen=True, kw_only=True):
+    """A venue's answer to ``FetchBars``: the bars oldest first, each ``Bar.ts`` its open time
+    and ``interval_ns`` its length (``timeframe_minutes`` is the length served); or ``error``,
+    with no bars, saying why there are none (the venue cannot serve bars, the request failed).
+    An empty list without an error is a range in which the venue has no bars."""
+
+    journaled: ClassVar[bool] = False
+    venue: str
+    symbol: str
+    timeframe_minutes: int = 0
+    bars: list[Bar] = []
+    error: str = ""
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """The contract every venue plugin implements.
 
 A venue is a component at address ``venue.<name>``. It receives ``SubmitOrder`` and
-``CancelOrder`` (only from risk) and ``ReconcileVenue``, and publishes what the venue says: its
+``CancelOrder`` (only from risk), ``ReconcileVenue`` and ``FetchBars`` (OHLCV history, answered
+to whoever asked; by default with "cannot serve bars"), and publishes what the venue says: its
 instruments, balances and connection status, market data into the node's one book per
 (venue, symbol), the order lifecycle (accepted, rejected, partially filled, filled, canceled,
 expired), and its answers to reconciliation queries.
@@ -14,7 +15,8 @@ struct, the venue class (its factory is the class), instruments, and reconciliat
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import logging
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -27,8 +29,11 @@ from node.messages import (
     FINAL_ORDER_EVENTS,
     Balance,
     BalancesUpdated,
+    Bar,
+    BarsFetched,
     CancelOrder,
     DataSourceFailed,
+    FetchBars,
     Instrument,
     InstrumentsLoaded,
     Liquidity,
@@ -50,6 +55,8 @@ from node.messages import (
     VenueStatus,
 )
 from node.runtime.base import describe_error
+
+log = logging.getLogger("tradenode.venue")
 
 
 def venue_address(name: str) -> str:
@@ -161,6 +168,8 @@ class Venue(Component):
             self.cancel(message)
         elif cls is ReconcileVenue:
             self.reconcile(message)
+        elif cls is FetchBars:
+            self.fetch_bars(message)
         elif cls is DataSourceFailed:
             if message.address == self.name:
                 self.disconnected(f"data source failed: {message.error}")
@@ -182,6 +191,11 @@ class Venue(Component):
                 ts=self.ctx.now(),
             )
         )
+
+    def fetch_bars(self, request: FetchBars) -> None:
+        """Answer with ``bars_fetched``; a venue that serves history overrides this (and says
+        so with ``VenueCapabilities.bars``). By default: this venue cannot."""
+        self.bars_fetched(request, error=f"venue {self.venue} cannot serve bars")
 
     def on_other(self, message: Any) -> None:
         """Timers, fed market data and anything else sent to this venue."""
@@ -219,6 +233,32 @@ class Venue(Component):
                 venue=self.venue, reason=reason, reconnecting=reconnecting, ts=self.ctx.now()
             )
         )
+
+    def bars_fetched(
+        self,
+        request: FetchBars,
+        bars: Sequence[Bar] = (),
+        *,
+        timeframe_minutes: int | None = None,
+        error: str = "",
+    ) -> None:
+        """Send the answer to ``request.reply_to``: ``bars`` oldest first (``Bar.ts`` is the
+        open time), or ``error`` and none. Whoever asked may be gone (a finished executor):
+        then nobody waits for it, and it is dropped."""
+        answer = BarsFetched(
+            venue=self.venue,
+            symbol=request.symbol,
+            timeframe_minutes=(
+                request.timeframe_minutes if timeframe_minutes is None else timeframe_minutes
+            ),
+            bars=[] if error else list(bars),
+            error=error,
+            ts=self.ctx.now(),
+        )
+        try:
+            self.ctx.send(request.reply_to, answer)
+        except Exception as exc:  # no such component any more, or it is stopping
+            log.info("venue %s: bars for %s not delivered: %s", self.venue, request.reply_to, exc)
 
     def status(self, status: str, detail: str = "") -> None:
         self.ctx.publish(

@@ -12,12 +12,14 @@ from node.codec import Codec, UnknownMessageType, core_codec, core_message_types
 from node.messages import (
     AccountValued,
     Bar,
+    BarsFetched,
     BookDeltas,
     BookLevel,
     BookSnapshot,
     Command,
     ComponentFailed,
     Event,
+    FetchBars,
     HaltTrading,
     MarketData,
     Message,
@@ -222,7 +224,7 @@ def test_journaled_flags():
     assert set(market_data) == {BookSnapshot, BookDeltas, TradeTick, QuoteTick, Bar}
     for cls in MESSAGE_TYPES:
         # what decides nothing and is asked for again after a restart is not journaled
-        unjournaled = (TimerFired, ValueAccount, AccountValued)
+        unjournaled = (TimerFired, ValueAccount, AccountValued, FetchBars, BarsFetched)
         expected = not (issubclass(cls, MarketData) or cls in unjournaled)
         assert cls.journaled is expected, cls.__name__
     # A ClassVar, not a field: it is never on the wire.

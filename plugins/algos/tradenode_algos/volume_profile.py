@@ -1,9 +1,10 @@
 """Intraday volume profiles for VWAP: how a parent order's size is spread over a window.
 
 A profile is the average share of a UTC day's volume traded in each time-of-day bucket, taken
-over the latest complete days of history. VWAP slices a window into child orders; each slice
-gets the profile's volume in it (buckets cut partially count pro rata to the time covered), so
-the child orders follow the market's usual rhythm, across midnight too.
+over the latest complete days of history: a crypto market's whole 24 hours, a stock's session
+(buckets outside every session get no volume). VWAP slices a window into child orders; each
+slice gets the profile's volume in it (buckets cut partially count pro rata to the time
+covered), so the child orders follow the market's usual rhythm, across midnight too.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -25,6 +28,13 @@ BUNDLED_BARS = Path(__file__).parent / "data" / "btc-perp-20211231-20220201_1m.c
 MINUTE_NS = 60_000_000_000
 DAY_NS = 1440 * MINUTE_NS
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class _BarLike(Protocol):
+    @property
+    def ts(self) -> int: ...
+    @property
+    def volume(self) -> Decimal: ...
 
 
 def _iso(ts_ns: int) -> str:
@@ -85,6 +95,17 @@ def load_bars_csv(path: str | Path = BUNDLED_BARS) -> Bars:
     return Bars(np.array(times, dtype=np.int64), np.array(volumes, dtype=np.float64))
 
 
+def bars_from_messages(bars: Iterable[_BarLike]) -> Bars:
+    """Bars from the node's ``Bar`` messages (a venue's ``BarsFetched``): ``ts`` is the open
+    time; volumes become floats (the profile is a shape, not an amount)."""
+    times: list[int] = []
+    volumes: list[float] = []
+    for bar in bars:
+        times.append(bar.ts)
+        volumes.append(float(bar.volume))
+    return Bars(np.array(times, dtype=np.int64), np.array(volumes, dtype=np.float64))
+
+
 def bars_from_ohlcv(rows: Iterable[Sequence[float | int | None]]) -> Bars:
     """Bars from ccxt's ``fetch_ohlcv`` rows ``[ms, open, high, low, close, volume]``."""
     times: list[int] = []
@@ -113,7 +134,8 @@ def _positive_int(name: str, value: object) -> int:
 
 @dataclass(frozen=True, slots=True)
 class VolumeProfile:
-    """Average fraction of a UTC day's volume per time-of-day bucket (``fractions`` sum to 1).
+    """Average fraction of a UTC day's volume per time-of-day bucket (``fractions`` sum to 1;
+    0 in the buckets outside a stock's sessions).
 
     ``fractions[i]`` covers ``[i·bucket_minutes, (i+1)·bucket_minutes)`` minutes after
     midnight UTC; ``days`` are the days it averages (empty when built from fractions directly).
@@ -150,9 +172,14 @@ class VolumeProfile:
         """Average the latest ``lookback_days`` complete days strictly before ``before``.
 
         Each day counts once, whatever its total (its own fractions are averaged), so one
-        frantic day does not set the shape. A day is complete when every bucket of it holds at
-        least one bar; partial first and last days of a download are therefore left out.
-        ``before=None`` allows every day of ``bars``.
+        frantic day does not set the shape. A day is complete when its bars fill one unbroken
+        run of buckets (no empty bucket inside it; the run may wrap around midnight UTC, as a
+        session that crosses it does) at least as long as the typical day's — the median number
+        of buckets with a bar over the days with bars before ``before`` — and it has volume.
+        Crypto's days are then its full 24 hours and a stock's its session (a UTC day holds a
+        U.S. session whatever the daylight-saving time), while partial first and last days of a
+        download, half-days and days with a hole are left out. Buckets no counted day trades in
+        get fraction 0. ``before=None`` allows every day of ``bars``.
         """
         buckets = _bucket_count(bucket_minutes)
         lookback = _positive_int("lookback_days", lookback_days)
@@ -166,17 +193,25 @@ class VolumeProfile:
         counts = np.bincount(cell, minlength=size).reshape(-1, buckets)
         volume = np.bincount(cell, weights=bars.volume, minlength=size).reshape(-1, buckets)
         totals = volume.sum(axis=1)
-        usable = (counts > 0).all(axis=1) & (totals > 0)
+        traded = counts > 0
+        filled = traded.sum(axis=1)
+        # Runs of buckets with bars, going round the day: a bucket with a bar whose (circular)
+        # predecessor has none starts one. A full day has no start, and is one run all the same.
+        starts = (traded & ~np.roll(traded, 1, axis=1)).sum(axis=1)
+        unbroken = (starts == 1) | (filled == buckets)
+        in_range = filled > 0
         if before is not None:
             limit = (datetime(before.year, before.month, before.day, tzinfo=UTC) - _EPOCH).days
-            usable[max(0, limit - first) :] = False
+            in_range[max(0, limit - first) :] = False
+        typical = float(np.median(filled[in_range])) if in_range.any() else math.inf
+        usable = in_range & unbroken & (filled >= typical) & (totals > 0)
         rows = np.flatnonzero(usable)[-lookback:]
         if rows.size < lookback:
             until = f" before {before.isoformat()}" if before is not None else ""
             raise ValueError(
                 f"need {lookback} complete days of {bucket_minutes}-minute buckets{until}, "
-                f"the bars hold {rows.size} (a day is complete when every bucket has a bar "
-                "and it has volume)"
+                f"the bars hold {rows.size} (a day is complete when its bars fill one unbroken "
+                "run of buckets as long as the typical day's, and it has volume)"
             )
         daily = volume[rows] / totals[rows, None]
         fractions = daily.mean(axis=0)

@@ -6,6 +6,7 @@ import csv
 from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pytest
@@ -177,3 +178,131 @@ def test_a_window_with_no_profile_volume_is_an_error() -> None:
         session.weights(night, night + 6 * 3_600_000_000_000, 4)
     weights = session.weights(night - 2 * 3_600_000_000_000, night + 3_600_000_000_000, 3)
     np.testing.assert_allclose(weights, [1.0, 0.0, 0.0])
+
+
+# -- sessions: a day is its unbroken run of buckets, as long as the typical day's -------------
+
+NEW_YORK = ZoneInfo("America/New_York")
+
+
+def session_bars(
+    days: list[date], opens: dict[date, str] | None = None, closes: dict[date, str] | None = None
+) -> tuple[Bars, dict[date, dict[int, float]]]:
+    """1-minute bars of a 09:30-16:00 New York session on each day (a U-shaped volume that
+    differs from day to day), with the given days opening or closing at other times; and the
+    volume per UTC minute of the day, per day, for an independent profile."""
+    opens, closes = opens or {}, closes or {}
+    times: list[int] = []
+    volumes: list[float] = []
+    per_day: dict[date, dict[int, float]] = {}
+    for n, day in enumerate(days):
+        start = datetime.fromisoformat(f"{day} {opens.get(day, '09:30')}").replace(tzinfo=NEW_YORK)
+        end = datetime.fromisoformat(f"{day} {closes.get(day, '16:00')}").replace(tzinfo=NEW_YORK)
+        minute = start
+        while minute < end:
+            into = (minute - start) // timedelta(minutes=1)
+            volume = 50.0 + (into - 195) ** 2 / 100 + 7 * ((n * 31 + into) % 11)
+            t = ns(minute.astimezone(UTC).replace(tzinfo=None).isoformat())
+            times.append(t)
+            volumes.append(volume)
+            utc = minute.astimezone(UTC)
+            per_day.setdefault(utc.date(), {})[utc.hour * 60 + utc.minute] = volume
+            minute += timedelta(minutes=1)
+    return Bars(np.array(times, dtype=np.int64), np.array(volumes)), per_day
+
+
+def weekdays(first: date, last: date, holidays: tuple[date, ...] = ()) -> list[date]:
+    out, day = [], first
+    while day <= last:
+        if day.weekday() < 5 and day not in holidays:
+            out.append(day)
+        day += timedelta(days=1)
+    return out
+
+
+def test_a_month_of_stock_sessions_across_daylight_saving_time() -> None:
+    # 26 Feb - 28 Mar 2024: New York moves to EDT on 10 March (the session is 14:30-21:00 UTC
+    # before, 13:30-20:00 after); Good Friday 29 March is a holiday. The download starts at noon
+    # on its first day and the 28th is a half-day.
+    days = weekdays(date(2024, 2, 26), date(2024, 3, 28))
+    first, half = date(2024, 2, 26), date(2024, 3, 28)
+    bars, per_day = session_bars(days, opens={first: "12:00"}, closes={half: "13:00"})
+    with pytest.raises(ValueError, match="need 23 complete days"):
+        VolumeProfile.from_bars(bars, bucket_minutes=15, lookback_days=23)
+    profile = VolumeProfile.from_bars(
+        bars, bucket_minutes=15, lookback_days=20, before=date(2024, 3, 29)
+    )
+    complete = [d for d in days if d not in (first, half)]
+    assert len(complete) == 22
+    assert profile.days == tuple(complete[-20:])
+    f = profile.fractions
+    session = slice(13 * 4 + 2, 21 * 4)  # 13:30 (EDT open) to 21:00 UTC (EST close)
+    assert np.all(f[: session.start] == 0) and np.all(f[session.stop :] == 0)
+    assert np.all(f[session] > 0)
+    assert f.sum() == pytest.approx(1.0, abs=1e-12)
+    # both the EST and the EDT days are in the average: the first and last half hours of the
+    # union are traded on some of its days only
+    est = [d for d in profile.days if d < date(2024, 3, 10)]
+    assert len(est) == 7 and len(profile.days) - len(est) == 13
+    shares = []
+    for day in profile.days:
+        total = sum(per_day[day].values())
+        buckets = np.zeros(96)
+        for minute, volume in per_day[day].items():
+            buckets[minute // 15] += volume / total
+        shares.append(buckets)
+    np.testing.assert_allclose(f, np.mean(shares, axis=0), rtol=1e-9, atol=1e-15)
+
+    # 1-minute buckets: the session's 390 minutes are the run
+    minutes = VolumeProfile.from_bars(
+        bars, bucket_minutes=1, lookback_days=20, before=date(2024, 3, 29)
+    )
+    assert minutes.days == profile.days
+    assert np.count_nonzero(minutes.fractions) == 390 + 60  # EST and EDT sessions together
+
+
+def test_a_session_day_with_a_hole_or_cut_short_is_left_out() -> None:
+    days = weekdays(date(2024, 5, 6), date(2024, 5, 17))
+    hole, short = date(2024, 5, 9), date(2024, 5, 14)
+    bars, _ = session_bars(days, closes={short: "15:00"})
+    # take 10:00-10:30 New York (14:00-14:30 UTC, two 15-minute buckets) out of one day
+    cut_from, cut_to = ns("2024-05-09 14:00"), ns("2024-05-09 14:30")
+    keep = (bars.ts_ns < cut_from) | (bars.ts_ns >= cut_to)
+    bars = Bars(bars.ts_ns[keep], bars.volume[keep])
+    profile = VolumeProfile.from_bars(bars, bucket_minutes=15, lookback_days=8)
+    assert profile.days == tuple(d for d in days if d not in (hole, short))
+
+
+def test_a_session_across_midnight_utc_is_one_run() -> None:
+    # 22:00-02:00 UTC every night from the 1st to the 10th: each UTC day between holds the tail
+    # of one session and the head of the next, which join around midnight
+    times = []
+    for night in range(1, 11):
+        start = ns(f"2024-07-{night:02d} 22:00")
+        times.extend(start + i * MINUTE_NS for i in range(240))
+    ts = np.array(times, dtype=np.int64)
+    volume = 1.0 + (ts // MINUTE_NS % 240).astype(np.float64)
+    profile = VolumeProfile.from_bars(Bars(ts, volume), bucket_minutes=60, lookback_days=9)
+    assert profile.days == tuple(date(2024, 7, d) for d in range(2, 11))
+    assert set(np.flatnonzero(profile.fractions)) == {0, 1, 22, 23}
+    with pytest.raises(ValueError, match="need 10 complete days"):  # the 1st and 11th are partial
+        VolumeProfile.from_bars(Bars(ts, volume), bucket_minutes=60, lookback_days=10)
+
+
+@pytest.mark.parametrize("minutes", [1, 15, 60])
+def test_crypto_days_are_what_they_were_every_bucket_traded(bars: Bars, minutes: int) -> None:
+    """For 24-hour markets the rule is the old one: a day counts when every bucket has a bar."""
+    buckets = 1440 // minutes
+    day = bars.ts_ns // DAY_NS
+    bucket = bars.ts_ns % DAY_NS // (minutes * MINUTE_NS)
+    seen: dict[int, set[int]] = defaultdict(set)
+    for d, b in zip(day.tolist(), bucket.tolist(), strict=True):
+        seen[d].add(b)
+    full = [date(1970, 1, 1) + timedelta(days=d) for d in sorted(seen) if len(seen[d]) == buckets]
+    for before in (date(2022, 1, 10), date(2022, 1, 25), None):
+        allowed = [d for d in full if before is None or d < before]
+        profile = VolumeProfile.from_bars(
+            bars, bucket_minutes=minutes, lookback_days=len(allowed), before=before
+        )
+        assert profile.days == tuple(allowed)
+        assert np.all(profile.fractions > 0)

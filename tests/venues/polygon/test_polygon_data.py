@@ -7,15 +7,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
 
+import msgspec
+import numpy as np
 import pytest
 from massive import RESTClient
 from polygon_loopback_support import KEY
-from tradenode_algos.volume_profile import bars_from_ohlcv
+from tradenode_algos.volume_profile import VolumeProfile, bars_from_messages, bars_from_ohlcv
 from tradenode_polygon.history import AggregatesHistory
 from tradenode_polygon.loopback import ThreadedPolygonLoopback
 from urllib3.exceptions import MaxRetryError
@@ -23,7 +25,9 @@ from urllib3.exceptions import MaxRetryError
 from node.config import load_config, secret
 from node.messages import (
     Bar,
+    BarsFetched,
     BookSnapshot,
+    FetchBars,
     Message,
     NodeReady,
     OrderRejected,
@@ -216,3 +220,55 @@ def test_aggregates_history_gives_volume_profile_bars(
     server.inject_http_fault(503, 4, path="/v2/aggs")  # massive retries 3 times, then gives up
     with pytest.raises(MaxRetryError):
         history.ohlcv("AAPL", lookback_days=1, before=date(2024, 6, 3))
+
+
+def test_it_serves_bars_for_a_stock_volume_profile(
+    server: Server, rest: RESTClient, start: Callable[..., DataNode]
+) -> None:
+    """``FetchBars`` is answered from Polygon's aggregates over REST, exactly, and the answer is
+    a VWAP's profile: a stock's sessions, zero outside them."""
+    node = start(server)
+    (connected,) = until(lambda: node.of(VenueConnected, venue="polygon"), "the connection")
+    assert connected.capabilities.bars
+    since = datetime(2024, 5, 20, tzinfo=UTC)
+    until_ = datetime(2024, 6, 1, tzinfo=UTC)
+    request = FetchBars(
+        venue="polygon",
+        symbol="AAPL",
+        timeframe_minutes=15,
+        since_ns=int(since.timestamp()) * 1_000_000_000,
+        until_ns=int(until_.timestamp()) * 1_000_000_000,
+        reply_to="recorder",
+    )
+    node.node.runtime.send("venue.polygon", request, "test")
+    (answer,) = until(lambda: node.of(BarsFetched), "the bars")
+    assert (answer.venue, answer.symbol, answer.timeframe_minutes, answer.error) == (
+        "polygon",
+        "AAPL",
+        15,
+        "",
+    )
+    expected = rest.get_aggs(
+        "AAPL", 15, "minute", int(since.timestamp()) * 1000, int(until_.timestamp()) * 1000 - 1
+    )
+    assert len(answer.bars) == len(expected) == 10 * 26  # ten weekday sessions of 6.5 hours
+    for bar, agg in zip(answer.bars, expected, strict=True):
+        assert bar.ts == agg.timestamp * 1_000_000 and bar.interval_ns == 15 * 60 * 10**9
+        assert (bar.open, bar.high, bar.low, bar.close, bar.volume) == tuple(
+            D(repr(x)) for x in (agg.open, agg.high, agg.low, agg.close, agg.volume)
+        )
+    profile = VolumeProfile.from_bars(
+        bars_from_messages(answer.bars), bucket_minutes=15, lookback_days=10
+    )
+    assert len(profile.days) == 10
+    traded = np.flatnonzero(profile.fractions)
+    assert list(traded) == list(range(13 * 4 + 2, 20 * 4))  # 13:30-20:00 UTC: 9:30-16:00 EDT
+
+    # an unknown ticker has no bars; a failing API is said
+    node.node.runtime.send("venue.polygon", msgspec.structs.replace(request, symbol="ZZZZ"), "test")
+    none = until(lambda: node.of(BarsFetched, symbol="ZZZZ"), "the empty answer")[0]
+    assert (none.bars, none.error) == ([], "")
+    server.inject_http_fault(503, 4, path="/v2/aggs")  # massive retries 3 times, then gives up
+    node.node.runtime.send("venue.polygon", msgspec.structs.replace(request, symbol="TSLA"), "test")
+    failed = until(lambda: node.of(BarsFetched, symbol="TSLA"), "the failure")[0]
+    assert failed.bars == [] and failed.error.startswith("Polygon aggregates failed: ")

@@ -226,6 +226,7 @@ class Session:
             client_id_max_length=self.rule.max_length,
             client_id_chars=self.rule.chars,
             reconciles=self.authenticated,
+            bars=bool(has.get("fetchOHLCV")),
         )
 
     async def close(self) -> None:
@@ -420,14 +421,21 @@ class Session:
                 delay = _GAP_GRACE_S
 
     async def order_trades(self, tracked: TrackedOrder) -> list[dict[str, Any]]:
-        ex, order = self.exchange, tracked.order
         if tracked.venue_order_id is None:
             return []
+        order = tracked.order
+        return await self.trades_of(tracked.venue_order_id, order.symbol, order.ts)
+
+    async def trades_of(
+        self, venue_order_id: str, symbol: str, ts: int = 0
+    ) -> list[dict[str, Any]]:
+        """The trades of one order (sent at ``ts`` ns; 0 when not known)."""
+        ex = self.exchange
         if ex.has.get("fetchOrderTrades"):
-            return await ex.fetch_order_trades(tracked.venue_order_id, order.symbol)
-        since = order.ts // 1_000_000 - 60_000 if order.ts else None
-        trades = await ex.fetch_my_trades(order.symbol, since)
-        return [t for t in trades if str(t.get("order")) == tracked.venue_order_id]
+            return await ex.fetch_order_trades(venue_order_id, symbol)
+        since = ts // 1_000_000 - 60_000 if ts else None
+        trades = await ex.fetch_my_trades(symbol, since)
+        return [t for t in trades if str(t.get("order")) == venue_order_id]
 
     def flush(self) -> None:
         events = self.tracker.take_events()
@@ -634,7 +642,13 @@ class Session:
 
     async def lookup(self, tracked: TrackedOrder) -> dict[str, Any] | None:
         """The exchange's order with this client id, or None when it has none."""
-        ex, cid, symbol = self.exchange, tracked.client_order_id, tracked.order.symbol
+        order = tracked.order
+        return await self.find_order(order.client_order_id, order.symbol, order.ts)
+
+    async def find_order(self, cid: str, symbol: str, ts: int = 0) -> dict[str, Any] | None:
+        """The exchange's order with client id ``cid`` in ``symbol`` (sent at ``ts`` ns; 0 when
+        not known), or None when it has none."""
+        ex = self.exchange
         if self.rule.lookup:
             try:
                 return await ex.fetch_order_with_client_order_id(cid, symbol)
@@ -646,7 +660,7 @@ class Session:
             if order.get("clientOrderId") == cid:
                 return order
         if ex.has.get("fetchClosedOrders"):
-            since = tracked.order.ts // 1_000_000 - 60_000 if tracked.order.ts else None
+            since = ts // 1_000_000 - 60_000 if ts else None
             for order in await ex.fetch_closed_orders(symbol, since):
                 if order.get("clientOrderId") == cid:
                     return order

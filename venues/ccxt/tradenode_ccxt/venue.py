@@ -9,7 +9,9 @@ repeats a fill nor loses an order it had sent.
 
 from __future__ import annotations
 
+import asyncio
 import copy
+import importlib
 import importlib.util
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -97,6 +99,9 @@ class CcxtVenue(AsyncVenue):
     # -- connecting -----------------------------------------------------------------------------
 
     async def connect_async(self) -> None:
+        # Importing ccxt takes seconds (it loads every exchange): done on a worker thread, so
+        # the loop stays free meanwhile (a checkpoint reads the tracker on it, within a bound).
+        await asyncio.to_thread(importlib.import_module, "ccxt.pro")
         from tradenode_ccxt.session import ConnectFailed, Session
 
         secrets = [secret(env).reveal() for env in self.config.credentials.values()]
@@ -135,6 +140,11 @@ class CcxtVenue(AsyncVenue):
             super().reconcile(request)
             return
         self.run_async(self.session.reconcile(request), then=self.ctx.publish)
+
+    def fetch_bars(self, request: Any) -> None:
+        from tradenode_ccxt.ohlcv import serve  # ``FetchBars``: ccxt's fetch_ohlcv, paged
+
+        serve(self, request)
 
     def on_other(self, message: Any) -> None:
         if isinstance(message, FILL_TYPES) and message.venue == self.venue and self.session:

@@ -1,7 +1,9 @@
 """Aggregates history over Polygon's REST API: bars for a volume profile (VWAP's schedule).
 
 ``ohlcv`` answers with ``[ms, open, high, low, close, volume]`` rows, oldest first: the shape
-``tradenode_algos.volume_profile.bars_from_ohlcv`` reads (that of ccxt's ``fetch_ohlcv``).
+``tradenode_algos.volume_profile.bars_from_ohlcv`` reads (that of ccxt's ``fetch_ohlcv``), for
+the last trading days before a date; ``ohlcv_between`` with the same rows for a time range (the
+venue's answer to ``FetchBars``).
 massive's client pages through ``next_url`` itself; it retries rate limits and server errors
 (then raises urllib3's ``MaxRetryError``).
 """
@@ -71,6 +73,32 @@ class AggregatesHistory:
             [bar.timestamp, bar.open, bar.high, bar.low, bar.close, bar.volume]
             for bar in bars
             if _day(bar.timestamp) in kept
+        ]
+
+    def ohlcv_between(
+        self, symbol: str, *, bucket_minutes: int, since_ms: int, until_ms: int
+    ) -> list[Row]:
+        """``bucket_minutes`` bars opening in ``[since_ms, until_ms)``, oldest first."""
+        if bucket_minutes < 1:
+            raise ValueError("bucket_minutes must be >= 1")
+        if until_ms <= since_ms:
+            return []
+        bars: list[Any] = list(
+            self.client.list_aggs(
+                symbol,
+                bucket_minutes,
+                "minute",
+                since_ms,
+                until_ms - 1,
+                adjusted=True,
+                sort="asc",
+                limit=50_000,
+            )
+        )
+        return [
+            [bar.timestamp, bar.open, bar.high, bar.low, bar.close, bar.volume]
+            for bar in bars
+            if since_ms <= bar.timestamp < until_ms
         ]
 
 

@@ -7,6 +7,11 @@ aggregates are published as ``TradeTick`` and ``Bar`` of that venue for algorith
 subscribe. The venue is up while the websocket is subscribed; a lost connection is reported
 (``reconnecting``) and comes back subscribed again. Orders sent to it are refused, and its
 capabilities say it takes none.
+
+It serves history: ``FetchBars`` is answered from Polygon's aggregates over REST
+(``history.AggregatesHistory``, ``rest_url``) in the minutes asked for, each bar exact (the
+decimal massive's float was read from), whether or not the stream is up. A VWAP of a stock
+traded on the venue it serves names it: ``bars = "venue"``, ``bars_venue = "<this venue>"``.
 """
 
 from __future__ import annotations
@@ -21,11 +26,13 @@ from node.messages import (
     BookLevel,
     BookSnapshot,
     CancelOrder,
+    FetchBars,
     Side,
     SubmitOrder,
     TradeTick,
     VenueCapabilities,
 )
+from node.runtime.base import describe_error
 from node.venue import VenueSetup
 from node.venue_loop import AsyncVenue
 from tradenode_polygon.config import PolygonConfig
@@ -33,6 +40,26 @@ from tradenode_polygon.config import PolygonConfig
 log = logging.getLogger("tradenode.polygon")
 _MS = 1_000_000
 MINUTE_NS = 60_000 * _MS
+
+
+def _exact(value: Any) -> Decimal:
+    """massive's number as the decimal it was read from (a float's shortest round trip)."""
+    return Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+
+
+def _bar(venue: str, symbol: str, length_ns: int, row: list[Any]) -> Bar:
+    ms, o, h, low, c, v = row
+    return Bar(
+        venue=venue,
+        symbol=symbol,
+        interval_ns=length_ns,
+        open=_exact(o),
+        high=_exact(h),
+        low=_exact(low),
+        close=_exact(c),
+        volume=_exact(v),
+        ts=int(ms) * _MS,
+    )
 
 
 def _level(price: Any, size: Any) -> list[BookLevel]:
@@ -57,7 +84,7 @@ class PolygonData(AsyncVenue):
     """See the module docstring."""
 
     capabilities = VenueCapabilities(
-        order_types=(), time_in_force=(), post_only=False, reconciles=False
+        order_types=(), time_in_force=(), post_only=False, reconciles=False, bars=True
     )
 
     def __init__(self, name: str, config: PolygonConfig, setup: VenueSetup) -> None:
@@ -66,6 +93,7 @@ class PolygonData(AsyncVenue):
         self.stream: Any = None
         self.tasks: list[asyncio.Task[None]] = []
         self.refused = False
+        self.history: Any = None
 
     async def connect_async(self) -> None:
         from node.config import secret
@@ -171,6 +199,38 @@ class PolygonData(AsyncVenue):
         )
         self.market.book(venue, symbol).apply(snapshot, now)
         self.ctx.publish(snapshot)
+
+    # -- history --------------------------------------------------------------------------------
+
+    def fetch_bars(self, request: FetchBars) -> None:
+        minutes = request.timeframe_minutes
+        if minutes < 1:
+            self.bars_fetched(request, error=f"cannot serve {minutes}-minute bars")
+            return
+        if getattr(self, "loop", None) is None:
+            self.bars_fetched(request, error=f"venue {self.venue} is not started")
+            return
+
+        def read() -> list[Bar]:
+            from tradenode_polygon.history import AggregatesHistory
+
+            if self.history is None:
+                self.history = AggregatesHistory.from_config(self.config)
+            rows = self.history.ohlcv_between(
+                request.symbol,
+                bucket_minutes=minutes,
+                since_ms=-(-request.since_ns // _MS),
+                until_ms=-(-request.until_ns // _MS),
+            )
+            return [_bar(self.venue, request.symbol, minutes * MINUTE_NS, row) for row in rows]
+
+        self.run_async(
+            asyncio.to_thread(read),  # massive's REST client blocks: not on the venue's loop
+            then=lambda bars: self.bars_fetched(request, bars),
+            failed=lambda exc: self.bars_fetched(
+                request, error=f"Polygon aggregates failed: {describe_error(exc)}"
+            ),
+        )
 
     # -- orders: none ---------------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ from tradenode_ccxt.loopback.admin import Admin
 from tradenode_ccxt.loopback.capture import DEFAULT_CAPTURE, CaptureError
 from tradenode_ccxt.loopback.client import LOOPBACK_OPTIONS, binance_client, loopback_urls
 from tradenode_ccxt.loopback.feeds import CaptureFeed, MarketSetup, StaticBook
+from tradenode_ccxt.loopback.klines import BarsFile
 from tradenode_ccxt.loopback.server import DEFAULT_API_KEY, DEFAULT_API_SECRET, LoopbackExchange
 from tradenode_ccxt.loopback.spec import PriceTransform, SymbolSpec
 from tradenode_ccxt.loopback.thread import LoopbackExchangeThread
@@ -20,6 +21,7 @@ __all__ = [
     "DEFAULT_CAPTURE",
     "LOOPBACK_OPTIONS",
     "Admin",
+    "BarsFile",
     "CaptureError",
     "CaptureFeed",
     "LoopbackExchange",

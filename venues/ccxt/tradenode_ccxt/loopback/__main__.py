@@ -11,6 +11,7 @@ from pathlib import Path
 
 from tradenode_ccxt.loopback.capture import DEFAULT_CAPTURE
 from tradenode_ccxt.loopback.feeds import CaptureFeed, MarketSetup
+from tradenode_ccxt.loopback.klines import BarsFile
 from tradenode_ccxt.loopback.server import (
     DEFAULT_API_KEY,
     DEFAULT_API_SECRET,
@@ -67,6 +68,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--api-secret", default=DEFAULT_API_SECRET, help="default: the public test value in code"
     )
     p.add_argument("--state", type=Path, help="keep orders, fills and balances in this JSON file")
+    p.add_argument(
+        "--klines",
+        type=Path,
+        metavar="CSV",
+        help="GET /api/v3/klines from this bars file (timestamp,open,high,low,close,volume) "
+        "instead of the capture's trades",
+    )
+    p.add_argument(
+        "--klines-end-yesterday",
+        action="store_true",
+        help="move the bars file by whole days so that it ends yesterday (UTC)",
+    )
     return p.parse_args(argv)
 
 
@@ -91,6 +104,7 @@ async def serve(args: argparse.Namespace) -> None:
     setup = MarketSetup(
         feed=CaptureFeed(tuple(args.capture)),
         transform=PriceTransform(args.price_scale, args.price_shift),
+        klines=BarsFile(args.klines, args.klines_end_yesterday) if args.klines else None,
     )
     exchange = LoopbackExchange(
         [setup],

@@ -71,6 +71,11 @@ class Admin:
         markets = [engine.market(symbol)] if symbol else list(engine.markets.values())
         return [f.record() for m in markets for f in m.fills]
 
+    def klines_requests(self) -> list[dict[str, str]]:
+        """The parameters of every ``GET /api/v3/klines`` served (refused ones too), oldest
+        first."""
+        return list(self._ex.klines.requests)
+
     def balances(self) -> dict[str, dict[str, str]]:
         return {
             r["asset"]: {"free": r["free"], "locked": r["locked"]}
@@ -215,6 +220,7 @@ _READ_ONLY = (
     "submissions",
     "rejections",
     "trades",
+    "klines_requests",
     "balances",
     "book",
     "state",

@@ -166,3 +166,34 @@ def _keep(
     if diff.first_id > last_u + 1:
         raise CaptureError(f"{path}:{line_no}: update id gap: U={diff.first_id} after u={last_u}")
     return True
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedTrade:
+    """A recorded public trade with Binance's own trade time (``T``, ms): what klines are made
+    of."""
+
+    time_ms: int
+    price: Decimal
+    qty: Decimal
+    buyer_is_maker: bool
+
+
+def read_trades(paths: Sequence[str | Path] = DEFAULT_CAPTURE) -> Iterator[RecordedTrade]:
+    """Only the capture's ``@trade`` lines, in file order (the depth lines are not parsed)."""
+    for path in (Path(p) for p in paths):
+        try:
+            f = _open(path)
+        except OSError as exc:
+            raise CaptureError(f"{path}: cannot open: {exc}") from None
+        with f:
+            for line_no, line in enumerate(f, 1):
+                if b'@trade"' not in line:
+                    continue
+                try:
+                    data = json.loads(line.partition(b" ")[2])["data"]
+                    yield RecordedTrade(
+                        int(data["T"]), Decimal(data["p"]), Decimal(data["q"]), bool(data["m"])
+                    )
+                except (ValueError, KeyError, TypeError) as exc:
+                    raise CaptureError(f"{path}:{line_no}: {exc!r}") from None

@@ -24,6 +24,7 @@ from tradenode_ccxt.loopback.capture import (
     Snapshot,
     read_capture,
 )
+from tradenode_ccxt.loopback.klines import BarsFile
 from tradenode_ccxt.loopback.spec import PriceTransform, SymbolSpec
 
 log = logging.getLogger(__name__)
@@ -54,11 +55,13 @@ class StaticBook:
 
 @dataclass(frozen=True)
 class MarketSetup:
-    """One listed symbol: its filters, what feeds its book, and how its prices are shown."""
+    """One listed symbol: its filters, what feeds its book, how its prices are shown, and
+    where its kline history comes from (a bars file; default: the capture's trades)."""
 
     spec: SymbolSpec = field(default_factory=SymbolSpec)
     feed: CaptureFeed | StaticBook = field(default_factory=CaptureFeed)
     transform: PriceTransform = field(default_factory=PriceTransform)
+    klines: BarsFile | None = None
 
 
 class Replay:

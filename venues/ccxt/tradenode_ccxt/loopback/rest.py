@@ -91,6 +91,7 @@ class RestApi:
             ("GET", "/api/v3/exchangeInfo"): Endpoint(self.exchange_info, False),
             ("GET", "/api/v3/depth"): Endpoint(self.depth, False),
             ("GET", "/api/v3/ticker/bookTicker"): Endpoint(self.book_ticker, False),
+            ("GET", "/api/v3/klines"): Endpoint(self.ex.klines.serve, False),
             ("GET", "/fapi/v1/exchangeInfo"): Endpoint(self.no_markets, False),
             ("GET", "/dapi/v1/exchangeInfo"): Endpoint(self.no_markets, False),
             ("GET", "/api/v3/account"): Endpoint(self.account, True),

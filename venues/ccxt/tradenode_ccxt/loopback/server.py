@@ -29,6 +29,7 @@ from tradenode_ccxt.loopback.capture import CaptureEvent, DepthDiff, MarketTrade
 from tradenode_ccxt.loopback.clock import now_ms
 from tradenode_ccxt.loopback.faults import Faults
 from tradenode_ccxt.loopback.feeds import CaptureFeed, MarketSetup, Replay
+from tradenode_ccxt.loopback.klines import KlineHistory
 from tradenode_ccxt.loopback.matching import Engine
 from tradenode_ccxt.loopback.signing import Credentials
 from tradenode_ccxt.loopback.streams import MarketHub, UserHub
@@ -86,6 +87,7 @@ class LoopbackExchange:
             clock=now_ms,
         )
         self.replays: dict[str, Replay] = {}
+        self.klines = KlineHistory(self.setups)
         self.sockets: set[web.WebSocketResponse] = set()
         self._tops: dict[str, tuple[Any, ...]] = {}
         self._tasks: list[asyncio.Task[None]] = []
