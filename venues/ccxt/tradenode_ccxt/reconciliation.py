@@ -44,10 +44,22 @@ async def _answer(session: Session, request: ReconcileVenue) -> VenueReconciled:
     # Orders first, then trades: a trade made meanwhile is then in the trades, never
     # counted by an order report without its fill.
     for cid in request.client_order_ids:
+        # Every id asked about is answered. One this venue does not track was on its way here
+        # when the node stopped (journaled to risk, never to the venue), or finished after the
+        # venue's last checkpoint: it is looked up all the same, in each symbol traded here.
         tracked = session.tracker.get(cid)
-        if tracked is None:
-            continue
-        found = await session.retrying("look up an order", session.lookup, tracked)
+        where = (
+            [(tracked.order.symbol, tracked.order.ts)]
+            if tracked is not None
+            else [(symbol, 0) for symbol in session.config.symbols]
+        )
+        found = None
+        for symbol, sent_ts in where:
+            found = await session.retrying(
+                "look up an order", session.find_order, cid, symbol, sent_ts
+            )
+            if found is not None:
+                break
         if found is None:
             if not session.rule.lookup:
                 raise LookupError(
@@ -74,6 +86,8 @@ async def _answer(session: Session, request: ReconcileVenue) -> VenueReconciled:
         if tracked is not None:
             tracked.venue_order_id = tracked.venue_order_id or report.venue_order_id
             trades.extend(await session.order_trades(tracked))
+        else:
+            trades.extend(await session.trades_of(report.venue_order_id, report.symbol))
     fills = await _fill_reports(session, trades, venue_ids)
     raw_balance = await ex.fetch_balance()
     keep = {c for i in session.instruments.values() for c in (i.base, i.quote)}

@@ -270,7 +270,9 @@ class OrderTracker:
             self._set_venue_id(tracked, fill.venue_order_id)
             tracked.accepted = True
         for cid, report in reports.items():
-            tracked = self.orders[cid]
+            tracked = self.orders.get(cid)
+            if tracked is None:  # finished, and never tracked here: the reconciler closes it
+                continue
             if report.venue_order_id:
                 self._set_venue_id(tracked, report.venue_order_id)
                 tracked.accepted = True
