@@ -2,17 +2,26 @@
 
 There is one book per (venue, symbol) in a node (``node.market.MarketState``): the venue that
 receives the data writes it, and the router, risk, the portfolio and executors read it. Writes
-and multi-level reads take the book's lock, so a reader on another thread never sees a half-applied
-update. Each side keeps a price → size dict and a sorted list of its prices (``bisect``): an
-update of an existing level is a dict write, a new or vanished level one ``bisect`` and a list
-insert/delete, the best price an index, and a sweep walks the list from the top.
+and multi-level reads take the book's lock, so a reader on another thread never sees a
+half-applied update; the best bid and ask are also kept as one pair, set under the lock, which
+``top`` returns without taking it.
+
+Each side keeps a price → size dict (the levels: the truth), its best price, and a sorted list
+of its prices (``bisect``) that may also hold prices whose level has gone ("stale" ones, kept
+in a set): an update of an existing level is a dict write, a vanished level a dict delete and a
+set add, a level that comes back at a stale price a set removal, and only a price the list has
+not got costs a ``bisect`` and a list insert. Levels come and go at the same prices all the
+time: on the recorded Binance BTCUSDT capture this makes 100k sorted inserts where there were
+236k inserts and deletes. Stale prices are dropped once they outnumber the live ones. A sweep
+walks the list from the best price, skipping stale prices.
 """
 
 from __future__ import annotations
 
+import itertools
 import threading
 from bisect import bisect_left, insort
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from decimal import Decimal
 
 from node.messages import BookDeltas, BookLevel, BookSnapshot, Side
@@ -27,37 +36,63 @@ def precision_of(step: Decimal) -> int:
 
 
 class BookSide:
-    """One side's levels: ``sizes`` by price and ``prices`` ascending."""
+    """One side's levels: ``sizes`` by price, ``best`` (the highest bid or the lowest ask),
+    and ``prices`` ascending, where a price in ``stale`` has no level (see the module
+    docstring). Read the levels through ``L2Book``, which skips the stale prices."""
 
-    __slots__ = ("prices", "sizes")
+    __slots__ = ("best", "bid", "prices", "sizes", "stale")
 
-    def __init__(self) -> None:
+    def __init__(self, bid: bool) -> None:
+        self.bid = bid
         self.sizes: dict[Decimal, Decimal] = {}
         self.prices: list[Decimal] = []
+        self.stale: set[Decimal] = set()
+        self.best: Decimal | None = None
 
     def set(self, price: Decimal, size: Decimal) -> None:
-        sizes = self.sizes
-        if size:
-            if price not in sizes:
-                insort(self.prices, price)
-            sizes[price] = size
-        elif sizes.pop(price, None) is not None:
-            prices = self.prices
-            del prices[bisect_left(prices, price)]
+        self.update((BookLevel(price, size),))
 
     def update(self, levels: Iterable[BookLevel]) -> None:
-        """Absolute sizes for several levels (``set`` for each, inlined: this is the hot path
-        of a replay, a few dozen levels per depth message)."""
-        sizes, prices = self.sizes, self.prices
+        """Absolute sizes for several levels (0 removes one). The hot path of a replay: a few
+        dozen levels per depth message."""
+        sizes, prices, stale = self.sizes, self.prices, self.stale
+        best, bid = self.best, self.bid
         for level in levels:
             price, size = level.price, level.size
             if size:
                 if price not in sizes:
-                    insort(prices, price)
+                    if price in stale:
+                        stale.remove(price)
+                    else:
+                        insort(prices, price)
+                    if best is None or (price > best if bid else price < best):
+                        best = price
                 sizes[price] = size
-            elif price in sizes:
-                del sizes[price]
-                del prices[bisect_left(prices, price)]
+            elif sizes.pop(price, None) is not None:
+                stale.add(price)
+        if len(stale) > len(sizes) + 64:
+            self.prices = prices = [p for p in prices if p in sizes]
+            stale.clear()
+            best = (prices[-1] if bid else prices[0]) if prices else None
+        elif best is not None and best not in sizes:
+            # The best level went: the next one is the first live price past it (``best`` is
+            # never worse than a live price, and a stale price is still in the list).
+            i = bisect_left(prices, best)
+            best = None
+            if bid:
+                while i > 0:
+                    i -= 1
+                    if prices[i] in sizes:
+                        best = prices[i]
+                        break
+            else:
+                last = len(prices) - 1
+                while i < last:
+                    i += 1
+                    if prices[i] in sizes:
+                        best = prices[i]
+                        break
+        self.best = best
 
     def replace(self, levels: Iterable[BookLevel]) -> None:
         """The whole side at once; levels at the same price are summed, never dropped."""
@@ -66,7 +101,17 @@ class BookSide:
             if level.size:
                 sizes[level.price] = sizes.get(level.price, _ZERO) + level.size
         self.sizes = sizes
-        self.prices = sorted(sizes)
+        self.prices = prices = sorted(sizes)
+        self.stale = set()
+        self.best = (prices[-1] if self.bid else prices[0]) if prices else None
+
+    def walk(self) -> Iterator[tuple[Decimal, Decimal]]:
+        """(price, size) of each level, best first."""
+        sizes = self.sizes
+        for price in reversed(self.prices) if self.bid else self.prices:
+            size = sizes.get(price)
+            if size is not None:
+                yield price, size
 
 
 class L2Book:
@@ -78,6 +123,7 @@ class L2Book:
     """
 
     __slots__ = (
+        "_top",
         "asks",
         "bids",
         "lock",
@@ -93,9 +139,12 @@ class L2Book:
     def __init__(self, venue: str, symbol: str) -> None:
         self.venue = venue
         self.symbol = symbol
-        self.bids = BookSide()
-        self.asks = BookSide()
+        self.bids = BookSide(bid=True)
+        self.asks = BookSide(bid=False)
         self.lock = threading.Lock()
+        #: (best bid, best ask) as of the last change, set under the lock: a reader gets the two
+        #: prices of one moment without taking it (strategies read it on every update)
+        self._top: tuple[Decimal | None, Decimal | None] = (None, None)
         self.ts_last = 0
         self.received_ns = 0
         self.sequence = 0
@@ -112,6 +161,7 @@ class L2Book:
             else:
                 self.bids.update(message.bids)
                 self.asks.update(message.asks)
+            self._top = (self.bids.best, self.asks.best)
             self.ts_last = message.ts
             self.sequence = message.sequence
             self.received_ns = message.ts if received_ns is None else received_ns
@@ -121,6 +171,7 @@ class L2Book:
         """Set a level's absolute size (0 removes it). ``side`` is the resting side: buy = bid."""
         with self.lock:
             (self.bids if side == "buy" else self.asks).set(price, size)
+            self._top = (self.bids.best, self.asks.best)
             if ts > self.ts_last:
                 self.ts_last = ts
             self.version += 1
@@ -129,12 +180,7 @@ class L2Book:
 
     def best(self, side: Side) -> Decimal | None:
         """Best resting price on ``side`` (buy = best bid, sell = best ask)."""
-        with self.lock:
-            if side == "buy":
-                prices = self.bids.prices
-                return prices[-1] if prices else None
-            prices = self.asks.prices
-            return prices[0] if prices else None
+        return self._top[0] if side == "buy" else self._top[1]
 
     @property
     def best_bid(self) -> Decimal | None:
@@ -146,9 +192,7 @@ class L2Book:
 
     def top(self) -> tuple[Decimal | None, Decimal | None]:
         """Best bid and best ask, read together."""
-        with self.lock:
-            bids, asks = self.bids.prices, self.asks.prices
-            return (bids[-1] if bids else None, asks[0] if asks else None)
+        return self._top
 
     def mid(self) -> Decimal | None:
         bid, ask = self.top()
@@ -172,16 +216,9 @@ class L2Book:
             return out
         left = quantity
         with self.lock:
-            if taker_side == "buy":
-                sizes, prices = self.asks.sizes, self.asks.prices
-                walk: Iterable[Decimal] = prices
-            else:
-                sizes, prices = self.bids.sizes, self.bids.prices
-                walk = reversed(prices)
-            for price in walk:
+            for price, size in (self.asks if taker_side == "buy" else self.bids).walk():
                 if limit is not None and (price > limit if taker_side == "buy" else price < limit):
                     break
-                size = sizes[price]
                 out.append(BookLevel(price, size))
                 left -= size
                 if left <= 0:
@@ -191,11 +228,10 @@ class L2Book:
     def levels(self, side: Side, depth: int | None = None) -> list[BookLevel]:
         """The levels of one side, best first (``side`` buy = bids), at most ``depth``."""
         with self.lock:
-            book_side = self.bids if side == "buy" else self.asks
-            prices = book_side.prices[::-1] if side == "buy" else book_side.prices
+            walk = (self.bids if side == "buy" else self.asks).walk()
             if depth is not None:
-                prices = prices[:depth]
-            return [BookLevel(p, book_side.sizes[p]) for p in prices]
+                walk = itertools.islice(walk, depth)
+            return [BookLevel(p, s) for p, s in walk]
 
     def snapshot(self) -> BookSnapshot:
         """The whole book as a message (best first on each side), as of its last update."""

@@ -53,7 +53,6 @@ def main(argv: list[str] | None = None) -> int:
     )
     from node.config import ConfigError
     from node.journal import JournalCorrupt, JournalUnavailable
-    from node.node import NodeSetupError
 
     try:
         return args.func(args)
@@ -61,13 +60,21 @@ def main(argv: list[str] | None = None) -> int:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
         return 2
-    except (JournalCorrupt, JournalUnavailable, NodeSetupError, UserError) as exc:
-        print(f"tradenode: {exc}", file=sys.stderr)
-        return getattr(exc, "exit_code", 2)
-    except KeyboardInterrupt:
-        return 130
     except BrokenPipeError:
         # The reader went away (``tradenode journal CONFIG | head``): not an error of ours.
         # Point stdout at devnull so the interpreter's final flush does not complain.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except Exception as exc:
+        one_line: tuple[type[Exception], ...] = (JournalCorrupt, JournalUnavailable, UserError)
+        # ``NodeSetupError`` lives with the whole node (numpy and all): importing it up front
+        # cost ``check`` half a second. Only a command that imported ``node.node`` can raise it.
+        setup_error = getattr(sys.modules.get("node.node"), "NodeSetupError", None)
+        if setup_error is not None:
+            one_line += (setup_error,)
+        if not isinstance(exc, one_line):
+            raise
+        print(f"tradenode: {exc}", file=sys.stderr)
+        return getattr(exc, "exit_code", 2)
+    except KeyboardInterrupt:
+        return 130

@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import itertools
 from collections import OrderedDict, deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from pathlib import Path
 from typing import Any
 
 import msgspec
 
-from node.component import Envelope, decode_state, encode_state
+from node.component import Context, Envelope, decode_state, encode_state
 from node.messages import (
     FILL_TYPES,
     Balance,
@@ -35,6 +35,7 @@ from node.messages import (
     FillReport,
     Instrument,
     MarketData,
+    Message,
     OrderAccepted,
     OrderCanceled,
     OrderExpired,
@@ -130,6 +131,9 @@ class _SimState(msgspec.Struct):
 
 class SimVenue(Venue):
     """One simulated exchange account."""
+
+    _publish: Callable[[Message], None]
+    _now: Callable[[], int]
 
     capabilities = VenueCapabilities(
         order_types=("market", "limit"),
@@ -338,9 +342,18 @@ class SimVenue(Venue):
 
     # -- market data ----------------------------------------------------------------------------
 
+    def bind(self, ctx: Context) -> None:
+        super().bind(ctx)
+        # Bound once per (re)start: the recording's path below calls them for every message.
+        self._publish = ctx.publish
+        self._now = ctx.now
+
     def on_message(self, message: Any) -> None:
-        if message.__class__ in _RECORDED:
-            self.on_other(message)  # the recording, first: it is nearly every message
+        cls = message.__class__
+        if cls is QuoteTick:  # three recorded messages in four: only passed on to subscribers
+            self._publish(message)
+        elif cls in _RECORDED:
+            self.on_other(message)  # the rest of the recording, before any order message
         else:
             super().on_message(message)
 
@@ -348,19 +361,18 @@ class SimVenue(Venue):
         cls = message.__class__
         if cls is BookDeltas or cls is BookSnapshot:
             sb = self.books.get(message.symbol)
-            ctx = self.ctx
             if sb is not None:
-                sb.book.apply(message, ctx.now())
+                sb.book.apply(message, self._now())
                 if sb.resting:
                     sb.on_book_update()
-            ctx.publish(message)
+            self._publish(message)
         elif cls is TradeTick:
             sb = self.books.get(message.symbol)
             if sb is not None and sb.resting:
                 for resting, execution in sb.on_trade(message):
                     self._fill(sb, resting, execution)
                 self._publish_balances()
-            self.ctx.publish(message)
+            self._publish(message)
         elif cls is TimerFired:
             if message.name == "arrive":
                 self._arrive(message.payload)
