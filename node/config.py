@@ -93,7 +93,11 @@ class ControlSection(_Strict):
 class NodeSection(_Strict):
     name: str
     journal: str = "journal.sqlite"
-    journal_sync: Literal["normal", "full"] = "normal"
+    #: SQLite's ``synchronous``: "full" makes each row durable through a power cut or an OS
+    #: crash (an fsync per commit), "normal" only through a crash of the process. Unset: "full"
+    #: for a live node (a row lost to a power cut may be an order the exchange has), "normal"
+    #: for a replay (its journal can be made again).
+    journal_sync: Literal["normal", "full"] | None = None
     valuation_currency: str = "USD"
     runtime: Literal["live", "replay"] = "live"
     ready: ReadinessConfig = ReadinessConfig()

@@ -84,9 +84,8 @@ class Node:
         make_folder(self.path)
         self.lock.acquire()
         try:
-            self.journal = Journal(
-                self.path, sync=cfg.node.journal_sync, codec=self.plugins.codec()
-            )
+            sync = cfg.node.journal_sync or ("normal" if self.kind == "replay" else "full")
+            self.journal = Journal(self.path, sync=sync, codec=self.plugins.codec())
             # A start reads the latest checkpoint and the rows after it, however old the node.
             checkpoint = self.journal.latest_checkpoint()
             self.states = checkpoint.states if checkpoint is not None else {}

@@ -160,6 +160,14 @@ def cmd_submit(args: argparse.Namespace) -> int:
     try:
         answer = client.submit(order)
     except NodeClientError as exc:
+        if exc.status is None and not args.parent_id:
+            # No answer (a timeout, a dropped connection): the order may have reached the node.
+            # Its id was made here, so only that id makes a second try safe.
+            raise UserError(
+                f"{exc}; order {order.parent_id} may have reached it: to try again, submit "
+                f"with --parent-id {order.parent_id} (the node works an id once)",
+                exit_code=1,
+            ) from None
         raise _refused(exc) from None
     print(f"{answer.parent_id}: {answer.detail}")
     return 0

@@ -516,3 +516,30 @@ def test_an_append_that_cannot_be_written_says_so(tmp_path: Path):
     journal._db.execute("PRAGMA query_only=ON")  # what a read-only file does to a writer
     with pytest.raises(JournalUnwritable):
         journal.append(accepted(2))
+
+
+@pytest.mark.parametrize(
+    ("runtime", "configured", "expected"),
+    [("live", None, 2), ("replay", None, 1), ("live", "normal", 1), ("replay", "full", 2)],
+)
+def test_a_live_journal_is_durable_through_a_power_cut_unless_configured_otherwise(
+    tmp_path, runtime, configured, expected
+):
+    """A row a power cut loses may be an order the exchange has: a live node's journal syncs
+    every commit (SQLite ``synchronous`` FULL = 2); a replay's journal can be made again
+    (NORMAL = 1). ``[node] journal_sync`` overrides either."""
+    from node.cli.common import demo_config_path
+    from node.config import load_config
+    from node.node import Node
+    from node.plugins import load_plugins
+
+    plugins = load_plugins()
+    config = load_config(demo_config_path(), plugins)
+    config = msgspec.structs.replace(
+        config, node=msgspec.structs.replace(config.node, journal_sync=configured)
+    )
+    node = Node(config, plugins, journal_path=tmp_path / "j.sqlite", runtime_kind=runtime)
+    try:
+        assert node.journal._db.execute("PRAGMA synchronous").fetchone()[0] == expected
+    finally:
+        node._close_journal()

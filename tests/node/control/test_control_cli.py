@@ -172,3 +172,50 @@ def test_the_client_finds_the_node_and_its_token_from_the_config(start_node, mon
     ):
         anonymous.state()
     assert err.value.status == 401
+
+
+def test_a_submit_left_unanswered_names_the_id_to_try_again_with(tmp_path, capsys):
+    """The node's API takes the connection and drops it without an answer: the order may or may
+    not have reached the node. The id was made by the command, so it says which id a second try
+    must carry (the node works an id once); without it a retry would be a second order."""
+    import socket
+
+    from control_node import CONFIG
+
+    from node.config import load_config
+    from node.journal import JournalLock
+    from node.plugins import load_plugins
+
+    config = tmp_path / "node.toml"
+    config.write_text(CONFIG.format(control=""))
+    journal = load_config(config, load_plugins()).journal_path
+    journal.parent.mkdir(parents=True, exist_ok=True)
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def drop_connections() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            conn.recv(65536)
+            conn.close()
+
+    threading.Thread(target=drop_connections, daemon=True).start()
+    lock = JournalLock(journal)
+    lock.acquire()
+    try:
+        lock.update(control_url=f"http://127.0.0.1:{port}")
+        argv = ["submit", str(config), "--symbol", "BTC/USDT", "--side", "buy", "--quantity", "1"]
+        assert main(argv) == 1
+        err = capsys.readouterr().err
+        [parent_id] = re.findall(r"submit with --parent-id (cli-\S+) ", err)
+        assert f"order {parent_id} may have reached it" in err
+        assert len(err.strip().splitlines()) == 1
+        # with the id given, the command has nothing to add: the id is the user's own
+        assert main([*argv, "--parent-id", "mine"]) == 1
+        assert "--parent-id" not in capsys.readouterr().err
+    finally:
+        lock.release()
+        listener.close()

@@ -67,14 +67,17 @@ def orders_of(exchange):
     return {o["clientOrderId"]: o for o in exchange.admin.orders()}
 
 
+@pytest.mark.parametrize("lookup", [True, False], ids=["lookup-by-id", "search-recent"])
 @pytest.mark.parametrize("status", [429, 418])
 def test_rate_limit_answers_pause_the_queue_and_each_order_is_placed_once(
-    tmp_path, exchanges, nodes, status
+    tmp_path, exchanges, nodes, status, lookup
 ):
     """Fault: the exchange answers the next two order POSTs with HTTP 429 (418: an IP ban).
     Checked: a ``rate limited`` status with the pause; the order waits (looked up by client id
-    before each resend) and is placed once; nothing lost or doubled."""
-    exchange, node = one_venue(tmp_path, exchanges, nodes)
+    before each resend) and is placed once; nothing lost or doubled. Also on an exchange whose
+    orders cannot be looked up by client id (Kraken, Coinbase, Bybit: the recent orders are
+    searched): a rate-limited order was refused before processing, so it is sent again."""
+    exchange, node = one_venue(tmp_path, exchanges, nodes, client_id_lookup=lookup)
     exchange.admin.fail_http(status, count=2, method="POST", path="/api/v3/order")
     done = node.route(buy("rl", "0.5"))
     assert done.status == "filled", done.reason

@@ -62,4 +62,6 @@ def client_id_rule(config: CcxtVenueConfig) -> ClientIdRule:
         rule = replace(rule, max_length=config.client_id_max_length)
     if config.client_id_chars is not None:
         rule = replace(rule, chars=config.client_id_chars)
+    if config.client_id_lookup is not None:
+        rule = replace(rule, lookup=config.client_id_lookup)
     return rule

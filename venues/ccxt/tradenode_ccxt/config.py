@@ -74,6 +74,9 @@ class CcxtVenueConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     client_id_param: str | None = None
     client_id_max_length: int | None = None
     client_id_chars: str | None = None
+    #: whether ccxt's ``fetch_order_with_client_order_id`` reaches the exchange's own query
+    #: (false: the open and recent orders are searched instead)
+    client_id_lookup: bool | None = None
     time_in_force: list[Literal["gtc", "ioc", "fok", "day"]] = msgspec.field(
         default_factory=lambda: ["gtc", "ioc", "fok"]
     )

@@ -611,7 +611,12 @@ class Session:
                     self.tracker.on_order(found, cid)
                     self.outbox.status("order found", f"{cid} is at {self.venue}: not sent again")
                     return 0
-                if outcome is Outcome.DUPLICATE or not self.rule.lookup:
+                if outcome is Outcome.DUPLICATE or (
+                    # Without a lookup by client id, an order of unknown fate not among the
+                    # open and recent orders is not sent again (it may yet appear there); a
+                    # rate-limited one was refused before processing: it waits and goes again.
+                    not self.rule.lookup and outcome is not Outcome.RATE_LIMITED
+                ):
                     self.tracker.refused(
                         cid,
                         f"not placed at {self.venue} ({reason}) and not found by its client id"
