@@ -4,16 +4,19 @@ node's reports. The JSON is what the loopback Alpaca answers through alpaca-py's
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import msgspec
 import pytest
 from alpaca.trading.client import TradingClient
+from alpaca_loopback_support import KEY, SECRET
 from tradenode_alpaca.instruments import stock_instrument, tick_for
 from tradenode_alpaca.loopback import ThreadedAlpacaLoopback
-from tradenode_alpaca.orders import check_order, check_session, order_body
+from tradenode_alpaca.orders import check_order, check_session, check_short_sale, order_body
 from tradenode_alpaca.reports import balances, fill_report, order_report, position_reports
 from tradenode_alpaca.session import MarketClock
 
@@ -100,6 +103,48 @@ def test_what_alpaca_refuses_at_any_time(assets: dict[str, dict[str, Any]]) -> N
     assert why(whole, post_only=True) == "Alpaca has no post-only orders"
     assert why(whole, order_type="stop", stop_price=D("190"), time_in_force="opg") == (
         "opg orders must be market or limit orders"
+    )
+
+
+def test_short_sales_alpaca_would_refuse(assets: dict[str, dict[str, Any]]) -> None:
+    def why(symbol: str, quantity: str, held: str = "0", selling: str = "0", **kw: Any) -> Any:
+        sell = msgspec.structs.replace(order(symbol, quantity), side="sell")
+        kw.setdefault("shorting_enabled", True)
+        return check_short_sale(sell, assets[symbol], held=D(held), selling=D(selling), **kw)
+
+    # Within what is held (less what open sells hold) a sell is no short sale.
+    assert why("ZVZZT", "100", held="100") is None
+    assert why("ZVZZT", "60", held="100", selling="40") is None
+    assert why("ZVZZT", "150", held="100") == (
+        "ZVZZT cannot be sold short at Alpaca (not shortable): selling 150 is more than the "
+        "100 shares available (100 held)"
+    )
+    assert why("ZVZZT", "61", held="100", selling="40") == (
+        "ZVZZT cannot be sold short at Alpaca (not shortable): selling 61 is more than the "
+        "60 shares available (100 held, 40 more held by open sells)"
+    )
+    assert why("ZVZZT", "1", held="-5") == (
+        "ZVZZT cannot be sold short at Alpaca (not shortable): selling 1 is more than the "
+        "0 shares available (-5 held)"
+    )
+    # A shortable, easy-to-borrow stock on an account that may short goes to Alpaca.
+    assert why("AAPL", "5") is None
+    assert why("AAPL", "5", shorting_enabled=False) == (
+        "AAPL cannot be sold short at Alpaca (shorting is off for the account): selling 5 is "
+        "more than the 0 shares available (0 held)"
+    )
+    hard = {**assets["AAPL"], "easy_to_borrow": False}
+    sell = msgspec.structs.replace(order("AAPL", "5"), side="sell")
+    assert "(hard to borrow)" in str(
+        check_short_sale(sell, hard, held=D(0), selling=D(0), shorting_enabled=True)
+    )
+    assert "fractional orders cannot sell short" in str(why("AAPL", "2.5", held="2"))
+    # Buys are never short sales.
+    assert (
+        check_short_sale(
+            order("ZVZZT", "100"), assets["ZVZZT"], held=D(0), selling=D(0), shorting_enabled=False
+        )
+        is None
     )
 
 
@@ -199,3 +244,31 @@ def test_rest_answers_as_reports_and_balances(
         ("AAPL", D(7)),
         ("NVDA", D(0)),
     ]
+
+
+def test_the_free_cash_is_the_cash_unless_margin_is_on(
+    make_venue: Callable[..., ThreadedAlpacaLoopback],
+) -> None:
+    """A margin account (Alpaca's default, paper included) has a buying power of twice its
+    equity here: the free USD stays the cash unless the config opts into margin."""
+    venue = make_venue(cash=D(50_000), multiplier=2)
+    client = TradingClient(KEY, SECRET, url_override=venue.url)
+    account, positions = client.get("/account"), client.get("/positions")
+    assert D(account["buying_power"]) == 2 * D(account["cash"]) == D(100_000)
+    assert balances(account, positions, ["AAPL"])["USD"] == Balance(total=D(50_000), free=D(50_000))
+    assert balances(account, positions, ["AAPL"], margin=True)["USD"] == Balance(
+        total=D(50_000), free=D(100_000)
+    )
+    # Short sale proceeds are cash Alpaca lends: buying the shares back is not free to spend.
+    venue.set_price("AAPL", D("190"))
+    client.post(
+        "/orders",
+        {"symbol": "AAPL", "qty": "10", "side": "sell", "type": "market", "time_in_force": "day"},
+    )
+    account, positions = client.get("/account"), client.get("/positions")
+    cash, short = D(account["cash"]), D(account["short_market_value"])
+    assert cash > D(50_000) and short < 0
+    assert balances(account, positions, ["AAPL"])["USD"] == Balance(total=cash, free=cash + short)
+    assert balances(account, positions, ["AAPL"], margin=True)["USD"].free == D(
+        account["buying_power"]
+    )

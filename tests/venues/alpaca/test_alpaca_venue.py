@@ -237,6 +237,66 @@ def test_refusals_say_why(make_venue: Callable[..., Venue], start: Callable[...,
     assert venue.records()["submissions"] == {"poor-1": 1}
 
 
+def test_a_margin_account_publishes_its_cash_as_free_unless_margin_is_on(
+    make_venue: Callable[..., Venue], start: Callable[..., LiveNode]
+) -> None:
+    # Alpaca's default account (paper included) is a margin account: twice the equity to spend.
+    venue = make_venue(cash=D(50_000), multiplier=2)
+    account = venue.records()["account"]
+    assert (D(account["cash"]), D(account["buying_power"])) == (D(50_000), D(100_000))
+    node = start(venue, name="cash")
+    usd = node.of(BalancesUpdated, venue="alpaca")[0].balances["USD"]
+    assert (usd.total, usd.free) == (D(50_000), D(50_000))
+    (reconciled,) = node.of(VenueReconciled, venue="alpaca")
+    assert reconciled.balances["USD"].free == D(50_000)
+    node.stop()  # the loopback takes one market-data connection per key
+
+    margin = start(venue, name="margin", margin=True)
+    usd = margin.of(BalancesUpdated, venue="alpaca")[0].balances["USD"]
+    assert (usd.total, usd.free) == (D(50_000), D(100_000))
+
+
+def test_a_sell_beyond_the_position_of_a_stock_alpaca_cannot_short_is_never_sent(
+    make_venue: Callable[..., Venue], start: Callable[..., LiveNode]
+) -> None:
+    # A margin account may short, but not ZVZZT: the loopback's assets say it is not shortable.
+    venue = make_venue(multiplier=2)
+    node = start(venue)
+    quote = pinned(node, venue, "ZVZZT", "0.85")
+    node.send_order(child("short-z", "ZVZZT", "100", str(quote.bid), side="sell"))
+    assert node.wait(OrderRejected, client_order_id="short-z").reason == (
+        "ZVZZT cannot be sold short at Alpaca (not shortable): selling 100 is more than the "
+        "0 shares available (0 held)"
+    )
+    assert venue.records()["orders"] == [] and venue.records()["submissions"] == {}
+
+    # The position the venue knows (moved by fills) is what may be sold, and no more.
+    node.send_order(child("buy-z", "ZVZZT", "100", str(quote.ask)))
+    until(
+        lambda: sum(f.quantity for f in node.of(OrderFilled, client_order_id="buy-z")) == 100,
+        "the ZVZZT buy to fill",
+    )
+    node.send_order(child("over-z", "ZVZZT", "150", str(quote.bid), side="sell"))
+    assert node.wait(OrderRejected, client_order_id="over-z").reason == (
+        "ZVZZT cannot be sold short at Alpaca (not shortable): selling 150 is more than the "
+        "100 shares available (100 held)"
+    )
+    node.send_order(child("sell-z", "ZVZZT", "100", str(quote.bid), side="sell"))
+    until(
+        lambda: sum(f.quantity for f in node.of(OrderFilled, client_order_id="sell-z")) == 100,
+        "the ZVZZT sell to fill",
+    )
+    # A shortable stock on a margin account is Alpaca's to judge: it goes.
+    aapl = pinned(node, venue, "AAPL", "190")
+    node.send_order(child("short-a", "AAPL", "5", str(aapl.bid), side="sell"))
+    until(
+        lambda: sum(f.quantity for f in node.of(OrderFilled, client_order_id="short-a")) == 5,
+        "the AAPL short sale to fill",
+    )
+    assert venue.records()["submissions"] == {"buy-z": 1, "sell-z": 1, "short-a": 1}
+    assert [o.client_order_id for o in node.of(OrderRejected)] == ["short-z", "over-z"]
+
+
 def test_outside_the_session_orders_are_refused_unless_extended_hours_allow_them(
     make_venue: Callable[..., Venue], start: Callable[..., LiveNode]
 ) -> None:

@@ -33,6 +33,9 @@ class AlpacaConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     those only as DAY orders); otherwise every stock trades in whole shares.
     ``extended_hours`` lets DAY limit orders trade before the open and after the close (Alpaca
     allows nothing else there); without it orders outside the regular session are refused.
+    ``margin`` lets the node spend Alpaca's (margin) buying power: without it the free ``USD`` is
+    the cash the account holds, never more (an Alpaca account, paper included, is a margin
+    account by default, with a buying power of 2 or 4 times its equity).
     """
 
     key_env: str
@@ -42,6 +45,7 @@ class AlpacaConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     market_data: Literal["iex", "sip", "external"] = "iex"
     fractional: bool = False
     extended_hours: bool = False
+    margin: bool = False
     base_url: str | None = None
     stream_url: str | None = None
     data_url: str | None = None

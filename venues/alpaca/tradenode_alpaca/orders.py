@@ -70,6 +70,42 @@ def check_order(order: SubmitOrder, instrument: Instrument, *, fractionable: boo
     return None
 
 
+def check_short_sale(
+    order: SubmitOrder,
+    asset: dict[str, Any],
+    *,
+    held: Decimal,
+    selling: Decimal,
+    shorting_enabled: bool,
+) -> str | None:
+    """Why Alpaca would refuse ``order`` as a short sale, or None: a sell of more than the
+    ``held`` shares that open sells (``selling``) do not already hold is a short sale, which
+    Alpaca takes only for a shortable, easy-to-borrow stock, on an account with shorting on,
+    and in whole shares."""
+    if order.side != "sell":
+        return None
+    available = max(Decimal(0), held - selling)
+    if order.quantity <= available:
+        return None
+    why = []
+    if not asset.get("shortable"):
+        why.append("not shortable")
+    elif not asset.get("easy_to_borrow"):
+        why.append("hard to borrow")
+    if not shorting_enabled:
+        why.append("shorting is off for the account")
+    if not why and order.quantity % 1 != 0:
+        why.append("fractional orders cannot sell short")
+    if not why:
+        return None
+    open_sells = f", {decimal_text(selling)} more held by open sells" if selling > 0 else ""
+    return (
+        f"{order.symbol} cannot be sold short at Alpaca ({'; '.join(why)}): selling "
+        f"{decimal_text(order.quantity)} is more than the {decimal_text(available)} shares "
+        f"available ({decimal_text(held)} held{open_sells})"
+    )
+
+
 def check_session(
     order: SubmitOrder, session: Session, clock: MarketClock, *, extended_hours: bool
 ) -> tuple[str | None, bool]:

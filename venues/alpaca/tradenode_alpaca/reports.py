@@ -1,10 +1,11 @@
 """Alpaca's REST answers (orders, FILL activities, account, positions) as the node's reports and
 balances. Amounts are read from Alpaca's decimal strings; nothing passes through a float.
 
-Balances: ``USD`` is the account's cash, free up to its buying power (what Alpaca lets the next
-order spend, open orders already held back); each position is a balance in shares named by its
-ticker, free up to ``qty_available`` (what open sells do not already hold). The node's ledger
-moves ``AAPL`` and ``USD`` on a fill exactly as Alpaca's account does (no commission).
+Balances: ``USD`` is the account's cash. Free is what the next order may spend without borrowing
+(see ``free_cash``), or with ``margin = true`` Alpaca's buying power (its margin, open orders
+already held back); each position is a balance in shares named by its ticker, free up to
+``qty_available`` (what open sells do not already hold). The node's ledger moves ``AAPL`` and
+``USD`` on a fill exactly as Alpaca's account does (no commission).
 """
 
 from __future__ import annotations
@@ -87,16 +88,32 @@ def fill_report(activity: dict[str, Any], client_order_id: str) -> FillReport:
     )
 
 
+def free_cash(account: dict[str, Any], *, margin: bool) -> Decimal:
+    """What the next buy may spend. With ``margin`` Alpaca's ``buying_power`` (on a margin
+    account 2 or 4 times the equity); otherwise, never below zero, the least of: the cash less
+    what buying back short positions would cost (short sale proceeds are borrowed), the
+    ``buying_power`` and the ``non_marginable_buying_power`` (both net of what open orders
+    hold)."""
+    cash = amount(account["cash"])
+    power = account.get("buying_power")
+    buying_power = amount(power) if power is not None else cash
+    if margin:
+        return buying_power
+    limits = [cash + min(ZERO, amount(account.get("short_market_value"))), buying_power]
+    if account.get("non_marginable_buying_power") is not None:
+        limits.append(amount(account["non_marginable_buying_power"]))
+    return max(ZERO, min(limits))
+
+
 def balances(
-    account: dict[str, Any], positions: Iterable[dict[str, Any]], symbols: Iterable[str]
+    account: dict[str, Any],
+    positions: Iterable[dict[str, Any]],
+    symbols: Iterable[str],
+    *,
+    margin: bool = False,
 ) -> dict[str, Balance]:
     """Cash and the shares of every traded symbol (zero when not held)."""
-    out = {
-        QUOTE: Balance(
-            total=amount(account["cash"]),
-            free=amount(account.get("buying_power", account["cash"])),
-        )
-    }
+    out = {QUOTE: Balance(total=amount(account["cash"]), free=free_cash(account, margin=margin))}
     held = {str(p["symbol"]): p for p in positions}
     for symbol in symbols:
         position = held.get(symbol)

@@ -6,8 +6,9 @@ replay it), from REST: see ``tracking``. Alpaca's REST client is blocking, so it
 small thread pool driven from the venue's event loop; the streams run on that loop.
 
 Before an order leaves, what Alpaca would refuse is refused here with the reason: prices off
-Alpaca's tick, fractions of a stock that is not fractionable, and any order outside the regular
-session unless extended hours are on (then only DAY limit orders, as Alpaca allows). Alpaca's
+Alpaca's tick, fractions of a stock that is not fractionable, a sell beyond the position of a
+stock Alpaca does not let the account sell short, and any order outside the regular session
+unless extended hours are on (then only DAY limit orders, as Alpaca allows). Alpaca's
 own refusals (buying power, quantity held) come back with its words and numbers.
 
 The venue is up while both the ``trade_updates`` stream and the REST API answer. When either is
@@ -53,7 +54,7 @@ from node.venue import VenueSetup
 from node.venue_loop import AsyncVenue
 from tradenode_alpaca.config import AlpacaConfig
 from tradenode_alpaca.instruments import QUOTE, stock_instrument, tick_for
-from tradenode_alpaca.orders import check_order, check_session, order_body
+from tradenode_alpaca.orders import check_order, check_session, check_short_sale, order_body
 from tradenode_alpaca.reports import (
     amount,
     balances,
@@ -139,6 +140,8 @@ class AlpacaVenue(AsyncVenue):
         self.assets: dict[str, dict[str, Any]] = {}
         self.instruments: dict[str, Instrument] = {}
         self.balances: dict[str, Balance] = {}
+        #: the account's ``shorting_enabled``, as last read
+        self.shorting_enabled = False
         self.clock: MarketClock | None = None
         self.started = False
         self.stream_up = False
@@ -345,6 +348,8 @@ class AlpacaVenue(AsyncVenue):
             return
         fractionable = bool(self.assets[order.symbol].get("fractionable"))
         why = check_order(order, instrument, fractionable=fractionable)
+        if why is None:
+            why = self._check_short_sale(order)
         if why is not None:
             self.rejected(cid, why)
             return
@@ -354,6 +359,28 @@ class AlpacaVenue(AsyncVenue):
             self._place(order),
             then=lambda outcome: self._placed(cid, outcome),
             failed=lambda exc: self._placed(cid, ("unknown", describe_error(exc))),
+        )
+
+    def _check_short_sale(self, order: SubmitOrder) -> str | None:
+        """A sell beyond the position (fills included, less what open sells hold) is a short
+        sale: refused here when Alpaca would refuse it."""
+        if order.side != "sell":
+            return None
+        position = self.balances.get(order.symbol)
+        selling = sum(
+            (
+                o.quantity - o.filled
+                for o in self.tracker.working()
+                if o.symbol == order.symbol and o.side == "sell"
+            ),
+            Decimal(0),
+        )
+        return check_short_sale(
+            order,
+            self.assets[order.symbol],
+            held=position.total if position is not None else Decimal(0),
+            selling=selling,
+            shorting_enabled=self.shorting_enabled,
         )
 
     async def _market_clock(self) -> MarketClock:
@@ -507,7 +534,8 @@ class AlpacaVenue(AsyncVenue):
     # -- balances -------------------------------------------------------------------------------
 
     def _publish_balances(self, account: dict[str, Any], positions: list[dict[str, Any]]) -> None:
-        self.balances = balances(account, positions, self.config.symbols)
+        self.shorting_enabled = bool(account.get("shorting_enabled"))
+        self.balances = balances(account, positions, self.config.symbols, margin=self.config.margin)
         self._balances_read_ns = self.ctx.now()
         self.balances_updated(dict(self.balances))
 
@@ -591,6 +619,7 @@ class AlpacaVenue(AsyncVenue):
                 self.tracker.adopt(order_json, fills_of.get(cid, []))
         for cid in answer.unknown:
             self.tracker.forget(cid)  # the reconciler closes it: it never reached Alpaca
+        self.shorting_enabled = bool(answer.account.get("shorting_enabled"))
         busy = {o.symbol for o in self.tracker.working()}
         # A position moved by a fill published after REST was read would not match the journal.
         settled = [
@@ -609,7 +638,14 @@ class AlpacaVenue(AsyncVenue):
                 unknown=answer.unknown,
                 fills=[fill_report(r, client_id[str(r["order_id"])]) for r in answer.fills],
                 balances=(
-                    balances(answer.account, answer.positions, self.config.symbols) if quiet else {}
+                    balances(
+                        answer.account,
+                        answer.positions,
+                        self.config.symbols,
+                        margin=self.config.margin,
+                    )
+                    if quiet
+                    else {}
                 ),
                 positions=position_reports(answer.positions, settled),
                 ts=self.ctx.now(),
