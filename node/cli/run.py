@@ -4,11 +4,15 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import signal
 import sys
 import tempfile
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from node.cli.common import demo_config_path, load, this_run
 from node.cli.errors import UserError
@@ -59,7 +63,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             signal.signal(sig, lambda *_: node.request_stop(""))
         where = f"; control API {node.control_url}" if node.control_url else ""
         print(f"node {config.node.name} running (live){where}; Ctrl-C stops it", file=sys.stderr)
-    node.run()
+    with replay_progress(node.runtime, sys.stderr):
+        node.run()
     node.stop("replay finished" if node.kind == "replay" else "signal")
     messages = this_run(node.path, before, node.journal.codec)
     print_earlier_orders(node, args.config)
@@ -71,6 +76,64 @@ def cmd_run(args: argparse.Namespace) -> int:
     for problem in outcome.problems:
         print(f"tradenode: {problem}", file=sys.stderr)
     return 1 if broken or not outcome.ok else 0
+
+
+@contextlib.contextmanager
+def replay_progress(runtime: Any, stream: TextIO) -> Iterator[None]:
+    """A progress bar on ``stream`` while a replay runs: simulated time, percent (when the end
+    of the data is known up front) and messages/s. Nothing at all unless the runtime is the
+    replay runtime and ``stream`` is a terminal: piped or captured output stays as it was."""
+    from node.runtime.replay import ReplayProgress, ReplayRuntime
+
+    isatty = getattr(stream, "isatty", None)
+    if not isinstance(runtime, ReplayRuntime) or isatty is None or not isatty():
+        yield
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+
+    progress = Progress(
+        TextColumn("replay"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TextColumn("{task.fields[sim]}"),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        console=Console(file=stream),
+    )
+    task = progress.add_task("replay", total=None, sim="", rate="")
+    began, before = time.monotonic(), runtime.delivered
+
+    def report(p: ReplayProgress) -> None:
+        elapsed = time.monotonic() - began
+        rate = (p.delivered - before) / elapsed if elapsed > 0 else 0.0
+        fraction = p.fraction
+        progress.update(
+            task,
+            total=None if fraction is None else 100,
+            completed=0 if fraction is None else 100 * fraction,
+            sim=f"sim {simulated_time(p)}",
+            rate=f"{rate:,.0f} msg/s",
+        )
+
+    with progress:
+        runtime.set_progress(report)
+        try:
+            yield
+        finally:
+            runtime.set_progress(None)
+
+
+def simulated_time(p: Any) -> str:
+    """Where a replay's clock is: a date for recorded data, else the time since its start."""
+    since = timedelta(seconds=max(0, p.now_ns - p.start_ns) // 10**9)
+    if p.start_ns < _YEAR_2000_NS:  # data stamped from zero, not a wall-clock recording
+        return f"+{since}"
+    when = datetime.fromtimestamp(p.now_ns / 1e9, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return f"{when} (+{since})"
+
+
+_YEAR_2000_NS = 946_684_800 * 10**9
 
 
 def print_earlier_orders(node: Any, config: str) -> None:

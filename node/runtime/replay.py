@@ -4,6 +4,11 @@ Ordering rule (what makes a run deterministic): messages sent or published "now"
 first-in first-out before the clock moves; then the clock jumps to the earliest of the next timer
 and the next fed message (timers first on a tie, then feeds in the order they were added). A run
 ends when nothing is pending but background timers. Nothing here reads the wall clock.
+
+Progress: an optional callback gets a ``ReplayProgress`` every ``every`` deliveries (checked
+when the clock is about to move, so a report always describes a settled instant) and once when
+``run`` returns. The reports depend on the simulated run only, never on the wall clock: pacing a
+display is the caller's business.
 """
 
 from __future__ import annotations
@@ -13,7 +18,8 @@ import itertools
 import logging
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -38,6 +44,37 @@ from node.runtime.base import (
 log = logging.getLogger("tradenode.replay")
 
 _RESTART = "__restart__"
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayProgress:
+    """Where a replay is: simulated time against the time range of its fed data."""
+
+    start_ns: int  # the first fed timestamp (the clock the runtime started at if nothing is fed)
+    now_ns: int  # simulated time now
+    #: the last fed timestamp, when every stream fed so far was a sequence (its end known up front);
+    #: None when one is a lazy iterator (a recording read as it goes): then no percentage
+    end_ns: int | None
+    delivered: int  # deliveries so far (all of this runtime's runs)
+    finished: bool  # the replay is over: nothing is pending but background timers
+
+    @property
+    def fraction(self) -> float | None:
+        """Done so far, 0..1 (1 once finished); None while the end is unknown."""
+        if self.finished:
+            return 1.0
+        if self.end_ns is None:
+            return None
+        span = self.end_ns - self.start_ns
+        if span <= 0:
+            return 1.0 if self.now_ns >= self.end_ns else 0.0
+        return min(1.0, max(0.0, (self.now_ns - self.start_ns) / span))
+
+
+ProgressCallback = Callable[[ReplayProgress], None]
+
+#: deliveries between two progress reports by default (~100 a second at 1 M deliveries/s)
+PROGRESS_EVERY = 10_000
 
 
 class _Call:
@@ -97,6 +134,8 @@ class ReplayRuntime:
         start_ns: int = 0,
         journal: Journal | None = None,
         restart_policy: RestartPolicy | None = None,
+        progress: ProgressCallback | None = None,
+        progress_every: int = PROGRESS_EVERY,
     ) -> None:
         self.clock = start_ns
         self.journal = journal
@@ -116,6 +155,14 @@ class ReplayRuntime:
         self._feed_ids = itertools.count()
         self.delivered = 0
         self.started = False
+        # The fed data's time range, for progress: first fed ts, last (while known up front).
+        self._data_start: int | None = None
+        self._data_end: int | None = None
+        self._end_unknown = False
+        self._start_clock = start_ns
+        self._progress: ProgressCallback | None = None
+        self._progress_every = PROGRESS_EVERY
+        self.set_progress(progress, every=progress_every)
 
     # -- the protocol ---------------------------------------------------------------------------
 
@@ -125,6 +172,35 @@ class ReplayRuntime:
 
     def now(self) -> int:
         return self.clock
+
+    def set_progress(
+        self, callback: ProgressCallback | None, *, every: int = PROGRESS_EVERY
+    ) -> None:
+        """Report progress to ``callback`` (None: stop reporting) every ``every`` deliveries and
+        when ``run`` returns. Takes effect at the next ``run``."""
+        if every < 1:
+            raise ValueError(f"progress every {every} deliveries: must be >= 1")
+        self._progress = callback
+        self._progress_every = every
+
+    def progress(self) -> ReplayProgress:
+        """Where the replay is now."""
+        start = self._data_start if self._data_start is not None else self._start_clock
+        end = None if self._end_unknown else self._data_end
+        return ReplayProgress(
+            start_ns=start,
+            now_ns=self.clock,
+            end_ns=end,
+            delivered=self.delivered,
+            finished=not (self._feeds or self._foreground or self._ready),
+        )
+
+    def _report(self, callback: ProgressCallback) -> None:
+        try:
+            callback(self.progress())
+        except Exception as exc:  # a broken display must not stop the replay
+            log.warning("progress callback failed, no more progress: %s", describe_error(exc))
+            self._progress = None
 
     def add(self, component: Component, factory: ComponentFactory | None = None) -> None:
         if component.name in self.hosted:
@@ -250,6 +326,14 @@ class ReplayRuntime:
             self._feed_failed(address, exc)
             return
         if first is not None:
+            if self._data_start is None or first.ts < self._data_start:
+                self._data_start = first.ts
+            if isinstance(messages, Sequence):
+                last = messages[-1].ts
+                if self._data_end is None or last > self._data_end:
+                    self._data_end = last
+            else:  # read as it goes: its end is known only once it is over
+                self._end_unknown = True
             entry = (first.ts, next(self._feed_ids), first, address, iterator, sender)
             heapq.heappush(self._feeds, entry)
 
@@ -318,9 +402,15 @@ class ReplayRuntime:
         foreground = self._foreground
         deliver = self._deliver
         heappop, heapreplace = heapq.heappop, heapq.heapreplace
+        progress, every = self._progress, self._progress_every
+        report_at = before + every
         while True:
             while ready:
                 deliver(*ready.popleft())
+            if progress is not None and self.delivered >= report_at:  # the only per-step cost
+                report_at = self.delivered + every
+                self._report(progress)
+                progress = self._progress
             if (stop is not None and stop.is_set()) or self.gate.failure is not None:
                 break
             t_timer = timers[0][0] if timers else None
@@ -364,6 +454,8 @@ class ReplayRuntime:
                     deliver(address, message)
         if until_ns is not None and until_ns > self.clock:
             self.clock = until_ns
+        if progress is not None:
+            self._report(progress)
         return self.delivered - before
 
     def _feed_failed(self, address: str, exc: Exception) -> None:
