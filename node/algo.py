@@ -26,6 +26,7 @@ from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
 from node.component import Component, Envelope
+from node.execution_report import charge, currencies, split_fees
 from node.market import MarketState
 from node.messages import (
     FILL_TYPES,
@@ -102,7 +103,8 @@ class Executor(Component):
         self.started_ts = order.ts
         self.filled = ZERO
         self.notional = ZERO
-        self.fees = ZERO
+        #: the parent's fees as charged, per currency (``fees`` and ``other_fees`` read them)
+        self.fees_charged: dict[str, list[Decimal]] = {}
         self.slices: dict[int, SliceState] = {}
         self.child_slice: dict[str, int] = {}
         self.canceling: str | None = None
@@ -130,6 +132,21 @@ class Executor(Component):
     @property
     def average_price(self) -> Decimal | None:
         return self.notional / self.filled if self.filled else None
+
+    def _split_fees(self) -> tuple[Decimal, dict[str, Decimal]]:
+        symbol = self.order.symbol
+        return split_fees(self.fees_charged, currencies(symbol, self.market.listing(symbol)))
+
+    @property
+    def fees(self) -> Decimal:
+        """Fees so far in the instrument's quote (those charged in its base at their fills'
+        prices), as the execution report counts them."""
+        return self._split_fees()[0]
+
+    @property
+    def other_fees(self) -> dict[str, Decimal]:
+        """Fees so far in any other currency (BNB …), per currency: no price converts them."""
+        return self._split_fees()[1]
 
     def open_slices(self) -> list[SliceState]:
         return [s for s in self.slices.values() if not s.done]
@@ -377,7 +394,7 @@ class Executor(Component):
     def _count_fill(self, fill: Fill) -> None:
         self.filled += fill.quantity
         self.notional += fill.price * fill.quantity
-        self.fees += fill.fee
+        charge(self.fees_charged, fill)
         slice_id = self.child_slice.get(fill.client_order_id)
         if slice_id is not None:
             self.slices[slice_id].filled += fill.quantity

@@ -459,6 +459,7 @@ class ExecutionManager(Component):
             accepted.arrival_mid if accepted else None,
             accepted.ts if accepted else order.ts,
             now,
+            self.market.listing(order.symbol),
         )
         del self.parents[order.parent_id]
         self.finished.add(order.parent_id)

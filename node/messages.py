@@ -219,20 +219,28 @@ class ParentOrderProgressed(Event, frozen=True, kw_only=True):
 
 
 class VenueFill(msgspec.Struct, frozen=True, kw_only=True):
-    """One venue's share of an executed parent order."""
+    """One venue's share of an executed parent order.
+
+    ``fees`` are in ``fee_currency``, the instrument's quote (fees charged in the base, as
+    Binance charges a buy's, converted at each fill's price); fees charged in any other currency
+    (BNB …) cannot be converted without a price and are in ``other_fees``, per currency.
+    """
 
     venue: str
     quantity: Decimal
     average_price: Decimal
     fees: Decimal
     fee_currency: str
+    other_fees: dict[str, Decimal] = {}
 
 
 class ExecutionReport(msgspec.Struct, frozen=True, kw_only=True):
     """What a parent order achieved: the numbers a trader checks after the fact.
 
     Implementation shortfall is the signed cost of the average fill against the arrival mid, in
-    bps (positive = worse than arrival), before fees.
+    bps (positive = worse than arrival), before fees. ``fees`` are in ``fee_currency``, the
+    instrument's quote, fees charged in its base converted at each fill's price; fees in any
+    other currency are in ``other_fees``, per currency, and in no net price.
     """
 
     parent_id: str
@@ -256,6 +264,8 @@ class ExecutionReport(msgspec.Struct, frozen=True, kw_only=True):
     best_venue: str | None = None
     best_venue_average_price: Decimal | None = None
     saving_bps_vs_best_venue: Decimal | None = None
+    #: fees charged in a currency that is neither the base nor the quote, per currency
+    other_fees: dict[str, Decimal] = {}
 
 
 ParentStatus = Literal["filled", "partially_filled", "canceled", "unfilled", "failed", "unknown"]

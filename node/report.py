@@ -19,6 +19,7 @@ from node.messages import (
     FILL_TYPES,
     BalancesUpdated,
     ComponentFailed,
+    ExecutionReport,
     Fill,
     Instrument,
     InstrumentsLoaded,
@@ -33,6 +34,7 @@ from node.messages import (
     SliceRouted,
     TradingStateChanged,
     VenueDisconnected,
+    VenueFill,
 )
 
 _FIAT = {"USD", "EUR", "GBP", "JPY", "CHF", "CAD", "AUD", "USDT", "USDC", "BUSD", "DAI", "FDUSD"}
@@ -72,6 +74,14 @@ def money(value: Decimal | None, currency: str = "") -> str:
     if text.startswith("-") and not any(c not in "-0.," for c in text):
         text = text[1:]
     return f"{text} {currency}".rstrip()
+
+
+def fees_text(item: ExecutionReport | VenueFill) -> str:
+    """A report's fees: in its quote, then those in any other currency (``other_fees``)."""
+    shown = item.fees or item.fee_currency or not item.other_fees
+    parts = [money(item.fees, item.fee_currency)] if shown else []
+    parts += [money(amount, currency) for currency, amount in sorted(item.other_fees.items())]
+    return " + ".join(parts)
 
 
 def bps(value: Decimal | None) -> str:
@@ -161,14 +171,14 @@ def print_executions(messages: Sequence[Message], out: TextIO, fmt: Formats) -> 
                         v.venue,
                         fmt.quantity(s, v.quantity),
                         fmt.price(s, v.average_price),
-                        money(v.fees, v.fee_currency),
+                        fees_text(v),
                     )
                 )
             _table(rows, out)
         out.write(
             f"  average price {fmt.price(s, r.average_price)}, arrival mid "
             f"{fmt.price(s, r.arrival_mid)}, shortfall {bps(r.shortfall_bps)}, fees "
-            f"{money(r.fees, r.fee_currency)}, {(r.finished_ts - r.started_ts) / 1e9:,.3f} s\n"
+            f"{fees_text(r)}, {(r.finished_ts - r.started_ts) / 1e9:,.3f} s\n"
         )
         if r.best_venue is not None:
             out.write(

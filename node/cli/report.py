@@ -33,6 +33,8 @@ class ParentRecord:
     slices: list[Any] = field(default_factory=list)  # RouteSlice
     plans: list[Any] = field(default_factory=list)  # SliceRouted
     last_ts: int = 0
+    #: the journal's instruments (any symbol): the report's fees are in its symbol's quote
+    instruments: list[Any] = field(default_factory=list)
 
     @property
     def status(self) -> str:
@@ -66,6 +68,7 @@ class ParentRecord:
             accepted.arrival_mid if accepted else None,
             accepted.ts if accepted else self.order.ts,
             self.last_ts,
+            self.instruments,
         )
 
 
@@ -147,7 +150,11 @@ def _read(args: argparse.Namespace) -> tuple[list[Any], dict[str, ParentRecord]]
             rows = [e.message for e in journal.entries(types=tuple(k.__name__ for k in kinds))]
     finally:
         journal.close()
-    return instruments, read_parents(rows)
+    parents = read_parents(rows)
+    listed = [i for m in instruments for i in m.instruments]
+    for record in parents.values():
+        record.instruments = listed
+    return instruments, parents
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -199,7 +206,7 @@ def _print_json(records: list[ParentRecord], one: bool, out: TextIO) -> None:
 
 
 def print_table(instruments: list[Any], records: list[ParentRecord], out: TextIO) -> None:
-    from node.report import Formats, bps, money
+    from node.report import Formats, bps, fees_text
 
     if not records:
         out.write("no parent orders in the journal\n")
@@ -236,7 +243,7 @@ def print_table(instruments: list[Any], records: list[ParentRecord], out: TextIO
                 fmt.price(o.symbol, report.average_price if report else None),
                 fmt.price(o.symbol, report.arrival_mid if report else None),
                 bps(report.shortfall_bps if report else None),
-                money(report.fees, report.fee_currency) if report else "-",
+                fees_text(report) if report else "-",
                 f"{(report.finished_ts - report.started_ts) / 1e9:,.1f}" if report else "-",
             )
         )

@@ -3,15 +3,30 @@ mounts them (``quotes``, ``rebalance`` via ``check``)."""
 
 from __future__ import annotations
 
+import io
 import json
 import struct
+from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from algos_support import BINANCE, AlgoNode, D, node_config
 
 from node.cli import main
+from node.component import decode_state, encode_state
+from node.execution_report import ParentFills, build_report, saving_bps
+from node.messages import (
+    Instrument,
+    InstrumentsLoaded,
+    OrderFilled,
+    ParentOrderCompleted,
+    RouteLeg,
+    SliceRouted,
+    SubmitParentOrder,
+)
 from node.plugins import load_plugins
+from node.report import Formats, print_executions
 
 
 @pytest.fixture(scope="module")
@@ -135,3 +150,128 @@ def test_check_accepts_a_rebalance_section_and_names_a_bad_key(tmp_path, capsys)
     bad.write_text(good.read_text() + "execution_time = 5\n")
     assert main(["check", str(bad)]) == 2
     assert "rebalance.strategies[0].execution_time: unknown key" in capsys.readouterr().err
+
+
+def _fill(venue: str, trade: str, price: str, qty: str, fee: str, currency: str) -> OrderFilled:
+    return OrderFilled(
+        client_order_id=f"c-{trade}",
+        venue=venue,
+        parent_id="mixed",
+        venue_order_id=f"v-{trade}",
+        trade_id=trade,
+        symbol="BTC/USDT",
+        side="buy",
+        price=D(price),
+        quantity=D(qty),
+        fee=D(fee),
+        fee_currency=currency,
+        liquidity="taker",
+        cumulative_quantity=D(qty),
+        leaves_quantity=D(0),
+    )
+
+
+#: a buy charged in the base on binance (as Binance charges a buy), in BNB there too, and in
+#: the quote on kraken: only the first two are a price apart from each other
+MIXED_FILLS = [
+    _fill("binance", "t1", "60000", "0.5", "0.001", "BTC"),
+    _fill("binance", "t2", "60020", "0.2", "0.002", "BNB"),
+    _fill("kraken", "t3", "60010", "0.3", "5", "USDT"),
+]
+BTC_USDT = Instrument(
+    symbol="BTC/USDT",
+    venue="binance",
+    venue_symbol="BTCUSDT",
+    base="BTC",
+    quote="USDT",
+    tick_size=D("0.01"),
+    lot_size=D("0.00001"),
+)
+
+
+def _mixed_report(symbol="BTC/USDT", instruments=(BTC_USDT,)):
+    order = SubmitParentOrder(parent_id="mixed", symbol=symbol, side="buy", quantity=D(1))
+    fills = ParentFills()
+    fills.add_plan(
+        SliceRouted(
+            parent_id="mixed",
+            slice_id=0,
+            attempt=0,
+            mode="split",
+            symbol=symbol,
+            side="buy",
+            quantity=D(1),
+            legs=[
+                RouteLeg(
+                    venue="binance",
+                    client_order_id="c-t1",
+                    quantity=D(1),
+                    limit_price=D(60100),
+                    expected_average_price=D(60050),
+                    expected_fee=D(60),
+                )
+            ],
+            expected_average_price=D(60050),
+            expected_fees=D(60),
+            unroutable_quantity=D(0),
+            best_venue="kraken",
+            best_venue_average_price=D(60200),
+        )
+    )
+    for fill in MIXED_FILLS:
+        assert fills.add_fill(fill)
+    return build_report(order, fills, D(60000), 0, 10**9, instruments), fills
+
+
+def test_fees_in_the_base_are_converted_at_the_fill_price_and_others_kept_apart():
+    report, _ = _mixed_report()
+    notional = D("0.5") * 60000 + D("0.2") * 60020 + D("0.3") * 60010
+    assert report.fee_currency == "USDT"
+    assert report.fees == D("0.001") * 60000 + 5 == D(65)
+    assert report.other_fees == {"BNB": D("0.002")}
+    assert report.average_price == notional
+    net_average = (notional + 65) / 1
+    assert report.saving_bps_vs_best_venue == saving_bps("buy", net_average, D(60200))
+    venues = {v.venue: v for v in report.venues}
+    assert venues["binance"].fees == D(60) and venues["binance"].fee_currency == "USDT"
+    assert venues["binance"].other_fees == {"BNB": D("0.002")}
+    assert venues["kraken"].fees == D(5) and venues["kraken"].fee_currency == "USDT"
+    assert venues["kraken"].other_fees == {}
+    # the symbol names its currencies when no instrument does; a bare ticker names none, and
+    # then no fee is taken to be in the quote
+    assert _mixed_report(instruments=())[0] == report
+    bare, _ = _mixed_report(symbol="XBTUSDT", instruments=())
+    assert bare.fees == 0 and bare.fee_currency == ""
+    assert bare.other_fees == {"BTC": D("0.001"), "BNB": D("0.002"), "USDT": D(5)}
+
+    out = io.StringIO()
+    done = ParentOrderCompleted(parent_id="mixed", status="filled", report=report)
+    print_executions(
+        [done], out, Formats([InstrumentsLoaded(venue="binance", instruments=[BTC_USDT])])
+    )
+    text = out.getvalue()
+    assert "fees 65.00 USDT + 0.00200000 BNB" in text
+    assert "60.00 USDT + 0.00200000 BNB" in text
+
+
+def test_fees_a_checkpoint_kept_without_their_currency_still_report():
+    """A checkpoint of an older node: one sum of fees in the first fill's currency."""
+
+    @dataclass
+    class OldParentFills:  # the shape ParentFills had before it kept fees per currency
+        filled: Decimal
+        notional: Decimal
+        fees: Decimal
+        fee_currency: str
+        per_venue: dict[str, list[Decimal]]
+        children: set[str] = field(default_factory=set)
+        seen: set[tuple[str, str]] = field(default_factory=set)
+
+    old = OldParentFills(
+        D("0.5"), D(30000), D("0.001"), "BTC", {"binance": [D("0.5"), D(30000), D("0.001")]}
+    )
+    fills = decode_state(encode_state(old), ParentFills)
+    fills.add_fill(MIXED_FILLS[2])
+    order = SubmitParentOrder(parent_id="mixed", symbol="BTC/USDT", side="buy", quantity=D(1))
+    report = build_report(order, fills, None, 0, 1, [BTC_USDT])
+    assert report.fees == D(65) and report.fee_currency == "USDT" and not report.other_fees
