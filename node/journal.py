@@ -300,7 +300,10 @@ class Journal:
             where += " AND seq <= ?"
             params.append(upto_seq)
         if types:
-            where += f" AND type IN ({', '.join('?' for _ in types)})"
+            # One parent's rows are few: with a correlation, "+type" keeps SQLite from picking
+            # the type index instead (every row of that type in the journal, however old).
+            column = "+type" if correlation is not None else "type"
+            where += f" AND {column} IN ({', '.join('?' for _ in types)})"
             params.extend(types)
         sparse = correlation is not None or bool(types)
         last = after_seq
