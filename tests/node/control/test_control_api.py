@@ -220,6 +220,7 @@ def test_kill_switch_halt_reduce_only_resume_each_journaled_with_its_source(star
         reducing = http.post("/api/reduce-only", json={"reason": "wind down"})
         live.until_trading("reducing")
         http.post("/api/resume", json={"reason": "done"})
+        live.until_trading("active")  # the answer says sent; risk's state says obeyed
     assert halted.status_code == 202 and halted.json()["detail"] == "HaltTrading sent to risk"
     assert refused.status_code == 409
     assert refused.json()["detail"].startswith("trading is halted: reduce-only would not apply")
