@@ -42,6 +42,7 @@ from node.messages import (
     FILL_TYPES,
     FINAL_ORDER_EVENTS,
     BalancesUpdated,
+    ExecutorFinished,
     FillReport,
     HaltTrading,
     InstrumentHalted,
@@ -211,6 +212,17 @@ class Reconciler(Component):
         )
         log.error(reason)
         now = self.ctx.now()
+        # Halt first: risk then holds the halt before any re-route the rejections below cause
+        # reaches it (its inbox is first in, first out), so nothing is sent in their place.
+        self.ctx.send("risk", HaltTrading(reason=reason, cancel_open_orders=False, ts=now))
+        # Their parents are closed as ``unknown`` before the rejections reach anyone: otherwise a
+        # resume would work them again and buy or sell what the unknown children may have done.
+        parents = {p for cid in unknown if (p := self.open[cid].order.parent_id) is not None}
+        for parent_id in sorted(parents):
+            self.ctx.send(
+                "execution",
+                ExecutorFinished(parent_id=parent_id, reason=reason, status="unknown", ts=now),
+            )
         for cid in unknown:
             tracked = self.open.pop(cid)
             self.ctx.publish(
@@ -222,7 +234,6 @@ class Reconciler(Component):
                     ts=now,
                 )
             )
-        self.ctx.send("risk", HaltTrading(reason=reason, cancel_open_orders=False, ts=now))
 
     # -- what the venue said --------------------------------------------------------------------
 
