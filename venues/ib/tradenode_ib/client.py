@@ -361,6 +361,8 @@ class IbClient:
                 order_ref = trade.order.orderRef
                 self._errors[req_id] = (code, message)
                 self._dirty_orders[id(trade)] = trade
+                if code in codes.CANCEL_REFUSED:
+                    _undo_cancelled(trade, code)
         if code == codes.RESTORED_DATA_LOST and ib is not None and self._listening:
             # TWS lost its subscriptions with its link to IB: ask for the market data again
             for c in self.contracts.values():
@@ -609,6 +611,25 @@ class IbClient:
                 if p.position
             },
         )
+
+
+def _undo_cancelled(trade: Trade, code: int) -> None:
+    """Take back the Cancelled ib_async gave ``trade`` for a refused cancel (10147, 10148,
+    161): ib_async ends an unfinished trade on any order error, but a refused cancel ends
+    nothing — the order may be filling right now; IB's own order status and executions say how
+    it ends. (Left Cancelled, IB's later orderStatus ``Cancelled`` would also go unseen: ib_async
+    reports only changes.)"""
+    log_ = trade.log
+    if trade.orderStatus.status != "Cancelled" or not log_:
+        return
+    entry = log_[-1]
+    if entry.errorCode != code or entry.status != "Cancelled":
+        return  # IB itself had already finished it: nothing of ib_async's to undo
+    before = next(
+        (e.status for e in reversed(log_[:-1]) if e.status and e.status != "Cancelled"),
+        "PendingCancel",
+    )
+    trade.orderStatus.status = entry.status = before
 
 
 def _account(configured: str, managed: list[str]) -> str:

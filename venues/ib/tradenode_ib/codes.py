@@ -16,8 +16,12 @@ RESTORED_DATA_MAINTAINED = 1102
 #: TWS refuses a second API client with the same client id.
 CLIENT_ID_IN_USE = 326
 ORDER_CANCELED = 202
-#: Codes that end an order that never worked as a rejection (ib_async cancels the trade on them).
-CANCEL_CODES = frozenset({ORDER_CANCELED, 10147, 10148, 161})
+#: A cancel TWS refused: the order to cancel is not found (10147), or cannot be canceled in its
+#: state (10148, 161: typically it is filling). ib_async marks the trade Cancelled on them; the
+#: client takes that back: the order has not ended.
+CANCEL_REFUSED = frozenset({10147, 10148, 161})
+#: Codes that come with a cancel (asked for, or refused): not IB refusing the order itself.
+CANCEL_CODES = frozenset({ORDER_CANCELED, *CANCEL_REFUSED})
 
 #: Codes whose news the order's own event carries (its rejection or cancel reason): no status.
 IN_ORDER_EVENTS = frozenset({110, 201, ORDER_CANCELED})

@@ -112,6 +112,9 @@ class TrackedOrder:
     done: bool = False
     cancel_reason: str | None = None
     queued_cancel: str | None = None
+    #: TWS refused the node's cancel and has not said since how the order ends (it may have
+    #: filled: IB's account values may already count executions the node has not seen)
+    cancel_refused: bool = False
 
     @property
     def client_order_id(self) -> str:

@@ -76,6 +76,7 @@ log = logging.getLogger("tradenode.venue.ib")
 _S = 1_000_000_000
 _COMMISSION_TIMER = "ib.commission"
 _RECONCILE_TIMER = "ib.reconcile"
+_CANCEL_REFUSED_TIMER = "ib.cancel-refused"
 _RECONCILE_RETRIES = 3
 _RECONCILE_RETRY_NS = 2 * _S
 #: unreadable frames reported as events: the first ten, then every hundredth
@@ -220,11 +221,10 @@ class IbVenue(AsyncVenue):
             tracked = self.orders.get(order_ref)
             if (
                 tracked is not None
-                and code in codes.CANCEL_CODES - {codes.ORDER_CANCELED}
+                and code in codes.CANCEL_REFUSED
                 and tracked.cancel_reason is not None
-                and tracked.done
             ):
-                self.cancel_rejected(order_ref, text)
+                self._cancel_refused(tracked, text)
             log.info("venue %s: order %s: %s", self.venue, order_ref, text)
             if code not in codes.IN_ORDER_EVENTS:
                 self.status(codes.meaning(code), f"order {order_ref}: {message} (code {code})")
@@ -361,6 +361,49 @@ class IbVenue(AsyncVenue):
         else:
             self.cancel_rejected(tracked.client_order_id, str(exc))
 
+    def _cancel_refused(self, tracked: TrackedOrder, text: str) -> None:
+        """TWS refused the cancel: the order is not over (it is typically filling right now).
+        It stays live until IB's order status and executions say how it ended; should they not
+        come, IB is asked for them (``commission_wait_s`` later)."""
+        cid = tracked.client_order_id
+        log.warning("venue %s: cancel of %s refused: %s", self.venue, cid, text)
+        self.cancel_rejected(cid, text)
+        if not tracked.done:
+            tracked.cancel_refused = True
+            self._lagging.add(cid)
+            delay = int(self.config.commission_wait_s * _S)
+            self.ctx.schedule(delay, _CANCEL_REFUSED_TIMER, cid)
+
+    def _cancel_refused_overdue(self, cid: str) -> None:
+        tracked = self.orders.get(cid)
+        if tracked is None or tracked.done or not self.up or self.client is None:
+            return  # finished meanwhile; or the reconciliation after the reconnect asks IB
+        log.info("venue %s: asking IB how %s ended after its cancel was refused", self.venue, cid)
+        self.run_async(
+            self.client.reconcile(tracked.order.ts),
+            then=lambda snapshot: self._outcome(cid, snapshot),
+            failed=lambda exc: log.warning(
+                "venue %s: asking IB about %s failed: %s", self.venue, cid, describe_error(exc)
+            ),
+        )
+
+    def _outcome(self, cid: str, snapshot: ReconcileSnapshot) -> None:
+        """What IB says of one order whose cancel it refused: its executions, then its state."""
+        tracked = self.orders.get(cid)
+        if tracked is None or tracked.done:
+            return
+        for e in sorted(snapshot.executions, key=lambda e: (e.ts, e.exec_id)):
+            if e.order_ref == cid:
+                self._on_execution(e)
+        ib_order = _by_ref(snapshot.orders).get(cid)
+        if ib_order is not None:
+            self._on_order(ib_order)
+        if not tracked.done:
+            # IB lists it working (its events come live) or not at all: nothing IB counts is
+            # missing here any more
+            tracked.cancel_refused = False
+            self._lag(tracked)
+
     def _on_order(self, snapshot: OrderSnapshot) -> None:
         tracked = self.orders.get(snapshot.order_ref)
         if tracked is None or tracked.done:
@@ -425,7 +468,8 @@ class IbVenue(AsyncVenue):
         once it is on no order."""
         last = tracked.last
         ahead = bool(tracked.waiting) or (
-            not tracked.done and last is not None and last.filled > tracked.filled
+            not tracked.done
+            and (tracked.cancel_refused or (last is not None and last.filled > tracked.filled))
         )
         if ahead:
             self._lagging.add(tracked.client_order_id)
@@ -457,6 +501,8 @@ class IbVenue(AsyncVenue):
             return
         if message.name == _COMMISSION_TIMER:
             self._commission_overdue(*message.payload)
+        elif message.name == _CANCEL_REFUSED_TIMER:
+            self._cancel_refused_overdue(message.payload)
         elif message.name == _RECONCILE_TIMER:
             request, attempt = message.payload
             self._reconcile(request, attempt)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import Iterable
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Protocol
 
@@ -35,10 +36,27 @@ class BrokerListener(Protocol):
 
     def order_cancelled(self, order: OrderRecord) -> None: ...
 
+    def cancel_refused(self, order: OrderRecord, code: int, message: str) -> None:
+        """A cancel TWS could not carry out (10148, 161): an error frame for the order."""
+
     def market_changed(self, book: Book) -> None: ...
 
     def account_changed(self, con_ids: set[int]) -> None:
         """Executions moved these positions (and so the account values)."""
+
+
+@dataclass(frozen=True, slots=True)
+class CancelRace:
+    """The next cancel reaches an order while it fills: the rest of it fills (at its limit, or
+    the book's mark for a market order) and TWS answers the cancel with ``code`` (161 or
+    10148) — before the fill's messages (``error_first``) or after them. ``silent``: the fill's
+    live messages never reach the client (it learns of them only by asking)."""
+
+    code: int = 161
+    error_first: bool = True
+    silent: bool = False
+    #: seconds between TWS's two answers
+    apart_s: float = 0.2
 
 
 class Broker:
@@ -58,6 +76,8 @@ class Broker:
         self._next_perm_id = config.first_perm_id
         self._highest_order_id = 0
         self._filled: set[int] = set()
+        self._races: list[CancelRace] = []
+        self._muted: OrderRecord | None = None
         for currency in {*config.cash, *(i.currency for i in self.universe)}:
             self.rate(currency)  # fail at start, not at the first valuation
 
@@ -250,7 +270,55 @@ class Broker:
                 f"OrderId {order_id} that needs to be cancelled cannot be cancelled, "
                 f"state: {order.status}.",
             )
+        if self._races:
+            self._race(order, self._races.pop(0))
+            return
         self._cancel(order, "")
+
+    def arm_cancel_race(self, race: CancelRace) -> None:
+        """The next cancel of a working order races its fill (see :class:`CancelRace`)."""
+        self._races.append(race)
+
+    def _race(self, order: OrderRecord, race: CancelRace) -> None:
+        if race.code == 161:
+            message = (
+                "Cancel attempted when order is not in a cancellable state.  "
+                f"Order permId ={order.perm_id}"
+            )
+        else:
+            state = "Submitted" if race.error_first else "Filled"
+            message = (
+                f"OrderId {order.order_id} that needs to be cancelled cannot be cancelled, "
+                f"state: {state}."
+            )
+
+        def refuse() -> None:
+            self._emit("cancel_refused", order, race.code, message)
+
+        def fill() -> None:
+            self._fill_rest(order, silent=race.silent)
+
+        first, then = (refuse, fill) if race.error_first else (fill, refuse)
+        first()
+        # TWS sends the two apart, as IB told it of each: the client reads them apart
+        asyncio.get_running_loop().call_later(race.apart_s, then)
+
+    def _fill_rest(self, order: OrderRecord, *, silent: bool) -> None:
+        """What is left of ``order`` fills at once (at its limit, or the book's mark)."""
+        if not order.working:
+            return
+        book = self.market.book(order.instrument.con_id)
+        request = order.request
+        if request.order_type in LIMITS and request.lmt_price is not None:
+            price = request.lmt_price
+        else:
+            price = book.mark()
+        self._muted = order if silent else None
+        try:
+            self._execute(order, book, Match(price, order.remaining, True))
+        finally:
+            self._muted = None
+        self._settle({order.instrument.con_id})
 
     def cancel_all(self) -> None:
         for order in [o for o in self.orders if o.working]:
@@ -366,6 +434,8 @@ class Broker:
             self._emit("market_changed", self.market.book(con_id))
 
     def _emit(self, event: str, *args: object) -> None:
+        if self._muted is not None and args and args[0] is self._muted:
+            return  # a fill whose live messages are lost
         for listener in list(self._listeners):
             getattr(listener, event)(*args)
 

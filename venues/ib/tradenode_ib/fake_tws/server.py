@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from decimal import Decimal
 from types import TracebackType
 
-from .broker import Broker, run_price_path
+from .broker import Broker, CancelRace, run_price_path
 from .config import FakeTwsConfig
 from .records import ExecutionRecord, OrderRecord, ReceivedOrder
 from .session import FARM_STATUS, Session
@@ -135,6 +135,17 @@ class FakeTws:
         for session in targets:
             session.send_error(req_id, code, message)
         return len(targets)
+
+    def race_next_cancel(
+        self, code: int = 161, *, error_first: bool = True, silent: bool = False
+    ) -> None:
+        """The next cancel of a working order arrives while the order fills: the rest of it
+        fills and TWS refuses the cancel with ``code`` (161 or 10148), before the fill's
+        messages or after them; ``silent``: the fill's live messages are lost (the client
+        learns of it only by asking for executions or completed orders)."""
+        if code not in (161, 10148):
+            raise ValueError(f"a cancel racing a fill is refused with 161 or 10148, not {code}")
+        self.broker.arm_cancel_race(CancelRace(code, error_first, silent))
 
     def connectivity_lost(self, client_id: int | None = None) -> int:
         return self.send_error(

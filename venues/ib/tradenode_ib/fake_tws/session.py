@@ -348,6 +348,10 @@ class Session:
         self.send(out.order_status(order))
         self.send_error(order.order_id, 202, f"Order Canceled - reason:{order.cancel_reason}")
 
+    def cancel_refused(self, order: OrderRecord, code: int, message: str) -> None:
+        if order.client_id == self.client_id:
+            self.send_error(order.order_id, code, message)
+
     # -- contracts and market data ---------------------------------------------------------
 
     def _req_contract_details(self, fields: list[str]) -> None:

@@ -119,6 +119,11 @@ class ThreadedFakeTws:
     ) -> int:
         return self.call(lambda: self.tws.send_error(code, message, req_id, client_id))
 
+    def race_next_cancel(
+        self, code: int = 161, *, error_first: bool = True, silent: bool = False
+    ) -> None:
+        self.call(lambda: self.tws.race_next_cancel(code, error_first=error_first, silent=silent))
+
     def connectivity_lost(self, client_id: int | None = None) -> int:
         return self.call(lambda: self.tws.connectivity_lost(client_id))
 
