@@ -3,8 +3,8 @@
 An execution algorithm (TWAP, VWAP, Iceberg, the immediate split ``route`` …) subclasses
 ``Executor``. It decides *how much and how urgently*; the router decides *where*. It hears only
 what concerns its own parent — the router's plans and slice outcomes, its children's fills and
-order events, its timers, cancels of its parent, and the trading state — delivered by the runtime
-by correlation, so nothing filters the node's every fill.
+order events, its timers, cancels and completion requests of its parent, and the trading state
+— delivered by the runtime by correlation, so nothing filters the node's every fill.
 
 The base keeps the books of the parent (filled, average price, fees, what each slice has working)
 so that the children of a parent never add up to more than the parent: ``route`` clamps every
@@ -33,9 +33,11 @@ from node.messages import (
     FINAL_ORDER_EVENTS,
     CancelParentOrder,
     CancelSlice,
+    CompleteParentOrder,
     ExecutorFinished,
     Fill,
     Message,
+    ParentCompleteRejected,
     ParentOrderAccepted,
     ParentOrderProgressed,
     ParentStatus,
@@ -111,6 +113,8 @@ class Executor(Component):
         self.paused: str | None = None
         self.finished = False
         self.resumed = False
+        #: an operator's ``CompleteParentOrder`` (a restart carries it out again)
+        self.completion_requested: CompleteParentOrder | None = None
 
     # -- what the parent has done ---------------------------------------------------------------
 
@@ -345,6 +349,16 @@ class Executor(Component):
     def on_trading_state(self, state: str, reason: str) -> None:
         """Trading was halted, set to reduce-only, or resumed (``paused`` is already set)."""
 
+    def on_complete(self, command: CompleteParentOrder) -> None:
+        """An operator asked to finish the parent now (``CompleteParentOrder``). By default the
+        algorithm cannot; one that can overrides this."""
+        self.refuse_completion(f"algorithm {self.order.algo!r} cannot complete on demand")
+
+    def refuse_completion(self, reason: str) -> None:
+        self.ctx.publish(
+            ParentCompleteRejected(parent_id=self.order.parent_id, reason=reason, ts=self.ctx.now())
+        )
+
     def on_restore(self, message: Message) -> None:
         """One of the parent's journal rows during restore (the base has applied its own)."""
 
@@ -386,6 +400,8 @@ class Executor(Component):
             self.started_ts = message.ts
         elif cls is CancelParentOrder:
             self.canceling = message.reason or "canceled"  # type: ignore[attr-defined]
+        elif cls is CompleteParentOrder:
+            self.completion_requested = message  # type: ignore[assignment]
         if isinstance(message, FINAL_ORDER_EVENTS):
             slice_id = self.child_slice.get(message.client_order_id)
             if slice_id is not None:
@@ -409,6 +425,8 @@ class Executor(Component):
             self.finish(self.canceling)
         elif self.resumed:
             self.on_resume()
+            if self.completion_requested is not None and not self.finished:
+                self.on_complete(self.completion_requested)  # asked before the restart
         else:
             self.on_begin()
 
@@ -429,6 +447,8 @@ class Executor(Component):
             self.on_timer(message.name, message.payload)  # type: ignore[attr-defined]
         elif cls is CancelParentOrder:
             self.on_cancel(self.canceling or "canceled")
+        elif cls is CompleteParentOrder:
+            self.on_complete(message)  # type: ignore[arg-type]
         elif cls is TradingStateChanged:
             state, reason = message.state, message.reason  # type: ignore[attr-defined]
             self.paused = f"trading halted: {reason}" if state == "halted" else None

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -128,6 +129,16 @@ class NodeClient:
     def cancel(self, parent_id: str, reason: str = "") -> Accepted:
         data = self._request(
             "DELETE", f"/api/orders/{quote(parent_id, safe='')}", params={"reason": reason}
+        )
+        return msgspec.json.decode(data, type=Accepted)
+
+    def complete(self, parent_id: str, max_slippage_bps: Decimal, reason: str = "") -> Accepted:
+        """Finish a working parent now: what is left is taken within ``max_slippage_bps`` of
+        its arrival mid; how it ended comes with its ``ParentOrderCompleted``."""
+        data = self._request(
+            "POST",
+            f"/api/orders/{quote(parent_id, safe='')}/complete",
+            params={"max_slippage_bps": str(max_slippage_bps), "reason": reason},
         )
         return msgspec.json.decode(data, type=Accepted)
 

@@ -3,8 +3,8 @@
 It validates ``SubmitParentOrder`` (a known algorithm and its params, a listed symbol, a
 quantity no venue's lot makes untradable, a positive limit, known venues), accepts or rejects it
 with the reason, spawns one executor per parent from the algorithms registry, forwards
-``CancelParentOrder``, and closes each parent with ``ParentOrderCompleted`` and its execution
-report when the executor finishes.
+``CancelParentOrder`` and ``CompleteParentOrder`` to it, and closes each parent with
+``ParentOrderCompleted`` and its execution report when the executor finishes.
 
 Nothing is worked before the node is ready (every configured venue connected, with instruments,
 balances and a book for each instrument — or the wait timed out, and the missing venues are left
@@ -37,11 +37,13 @@ from node.messages import (
     BalancesUpdated,
     BookSnapshot,
     CancelParentOrder,
+    CompleteParentOrder,
     ExecutorFinished,
     InstrumentsLoaded,
     Message,
     NodeReady,
     ParentCancelRejected,
+    ParentCompleteRejected,
     ParentOrderAccepted,
     ParentOrderCompleted,
     ParentOrderRejected,
@@ -194,6 +196,8 @@ class ExecutionManager(Component):
             self._on_submit(message)  # type: ignore[arg-type]
         elif cls is CancelParentOrder:
             self._on_cancel(message)  # type: ignore[arg-type]
+        elif cls is CompleteParentOrder:
+            self._on_complete(message)  # type: ignore[arg-type]
         elif cls is ExecutorFinished:
             self._on_finished(message)  # type: ignore[arg-type]
         elif cls is TradingStateChanged:
@@ -432,6 +436,23 @@ class ExecutionManager(Component):
         elif command.parent_id in self.waiting:
             self.waiting.remove(command.parent_id)
             self._close_unstarted(command.parent_id, "canceled", record.canceled)
+
+    def _on_complete(self, command: CompleteParentOrder) -> None:
+        """A working parent's executor completes it (or says why it cannot); a parent not
+        started yet has nothing to complete: it is refused, not silently worked differently."""
+        parent_id = command.parent_id
+        if parent_id in self.running:
+            self.ctx.send(executor_address(parent_id), command)
+            return
+        if parent_id in self.waiting:
+            reason = "parent order has not started (it is waiting): cancel it instead"
+        elif parent_id in self.finished:
+            reason = "parent order is finished"
+        else:
+            reason = "parent order is unknown"
+        self.ctx.publish(
+            ParentCompleteRejected(parent_id=parent_id, reason=reason, ts=self.ctx.now())
+        )
 
     def _close_unstarted(self, parent_id: str, status: ParentStatus, reason: str) -> None:
         record = self.parents.get(parent_id)

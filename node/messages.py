@@ -166,6 +166,19 @@ class CancelParentOrder(Command, frozen=True, kw_only=True):
     source: str = ""
 
 
+class CompleteParentOrder(Command, frozen=True, kw_only=True):
+    """Finish a working parent now: cancel what rests and take what is left through the router,
+    no worse than ``max_slippage_bps`` from the parent's arrival mid (the current mid when it
+    had none); what the guard leaves is reported, not chased. Answered, when it cannot apply,
+    with ``ParentCompleteRejected``."""
+
+    correlated: ClassVar[bool] = True
+    parent_id: str
+    max_slippage_bps: Decimal
+    reason: str = ""
+    source: str = ""
+
+
 class ParentOrderAccepted(Event, frozen=True, kw_only=True):
     correlated: ClassVar[bool] = True
     parent_id: str
@@ -185,6 +198,16 @@ class ParentOrderRejected(Event, frozen=True, kw_only=True):
 
 class ParentCancelRejected(Event, frozen=True, kw_only=True):
     """A ``CancelParentOrder`` that could not apply (no such parent, or it had finished)."""
+
+    correlated: ClassVar[bool] = True
+
+    parent_id: str
+    reason: str
+
+
+class ParentCompleteRejected(Event, frozen=True, kw_only=True):
+    """A ``CompleteParentOrder`` that could not apply: no such parent, finished, not started,
+    already completing, or an algorithm that cannot complete on demand."""
 
     correlated: ClassVar[bool] = True
 

@@ -275,9 +275,10 @@ class Router(Component):
         return eligible, excluded
 
     def _free(self, ins: Instrument, side: Side) -> Decimal:
-        """The venue's free balance of what the order spends (quote for a buy — for a
-        derivative, its settlement currency — base for a sell), less what this router's own
-        children already hold there that the venue may not have reported yet."""
+        """The venue's free balance of what the order spends (quote for a buy, base for a sell)
+        as the venue last reported it. Children sent since are not subtracted here: risk's
+        ``free_balance`` check (the ledger less every open order) is what refuses a child the
+        balance cannot hold when parents route at once."""
         state = self.market.venues[ins.venue]
         if ins.is_derivative:
             return Decimal("Infinity")  # margin is the venue's to check; risk checks exposure

@@ -186,6 +186,20 @@ def cmd_cancel(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_complete(args: argparse.Namespace) -> int:
+    from node.client import NodeClientError
+
+    config, plugins = load(args.config)
+    bps = _decimal(args.max_slippage_bps, "--max-slippage-bps")
+    client = _running(config, plugins)
+    try:
+        answer = client.complete(args.parent_id, bps, args.reason or "")  # type: ignore[arg-type]
+    except NodeClientError as exc:
+        raise _refused(exc) from None
+    print(f"{answer.parent_id}: {answer.detail}")
+    return 0
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     from node.cli.status import print_status
     from node.client import NodeClientError
@@ -253,6 +267,17 @@ def add_commands(sub: Any) -> None:
     p.add_argument("parent_id")
     p.add_argument("--reason")
     p.set_defaults(func=cmd_cancel)
+
+    text = (
+        "finish a working parent order now: cancel what rests, take what is left within "
+        "--max-slippage-bps of its arrival mid"
+    )
+    p = sub.add_parser("complete", help=text, description=text)
+    p.add_argument("config")
+    p.add_argument("parent_id")
+    p.add_argument("--max-slippage-bps", required=True, help="the guard, in bps of the mid")
+    p.add_argument("--reason")
+    p.set_defaults(func=cmd_complete)
 
     text = "a running node at a glance: venues, positions, NAV, open parent orders"
     p = sub.add_parser("status", help=text, description=text)

@@ -10,6 +10,8 @@ Endpoints (the OpenAPI document is served at ``/schema``):
   A new order is answered once the node has decided: 202 accepted or waiting, 422 rejected
   with the reason;
 * ``DELETE /api/orders/{id}`` — ``CancelParentOrder`` (409 when it has already finished);
+* ``POST /api/orders/{id}/complete?max_slippage_bps=B`` — ``CompleteParentOrder``: finish it
+  now, taking what is left within ``B`` bps of its arrival mid (409 when it is not working);
 * ``POST /api/halt|reduce-only|resume`` — ``HaltTrading``, ``ReduceOnly``, ``ResumeTrading``;
 * ``GET /api/nav`` — the NAV line kept while someone watches;
 * ``GET /api/events`` — server-sent events: every message the dashboard shows, as the node's
@@ -30,6 +32,7 @@ import asyncio
 import hmac
 import re
 from collections.abc import AsyncIterator, Callable
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -59,6 +62,7 @@ from node.control.views import Accepted, NavPoint, NodeState, ParentDetail, Pare
 from node.messages import (
     AccountValued,
     CancelParentOrder,
+    CompleteParentOrder,
     HaltTrading,
     Message,
     ParentOrderAccepted,
@@ -246,6 +250,44 @@ def create_app(
         )
         return Accepted(parent_id=parent_id, state=view.state, detail="cancel sent")
 
+    @post("/api/orders/{parent_id:str}/complete", guards=[authorized], status_code=202)
+    async def complete(
+        parent_id: FromPath[str],
+        request: Request[Any, Any, Any],
+        max_slippage_bps: FromQuery[str],
+        reason: FromQuery[str] = "",
+    ) -> Accepted:
+        try:
+            bps = Decimal(max_slippage_bps)
+        except InvalidOperation:
+            bps = Decimal("NaN")
+        if not (bps.is_finite() and 0 <= bps <= 10_000):
+            raise HTTPException(
+                status_code=400,
+                detail=f"max_slippage_bps: {max_slippage_bps!r} is not a number of bps in "
+                "[0, 10000]",
+            )
+        view = state.view_of(parent_id)
+        if view is None:
+            raise HTTPException(status_code=404, detail=f"no parent order {parent_id!r}")
+        if view.state != "working":
+            raise HTTPException(
+                status_code=409,
+                detail=f"parent order {parent_id!r} is {view.state}: only a working order "
+                "completes",
+            )
+        control.command(
+            "execution",
+            CompleteParentOrder(
+                parent_id=parent_id,
+                max_slippage_bps=bps,
+                reason=reason or "completed through the API",
+                source=_source(request, ""),
+                ts=control.ctx.now(),
+            ),
+        )
+        return Accepted(parent_id=parent_id, state=view.state, detail="completion sent")
+
     async def _operator(
         cls: type[Message], data: Message, request: Request[Any, Any, Any]
     ) -> Accepted:
@@ -312,6 +354,7 @@ def create_app(
             get_order,
             submit,
             cancel,
+            complete,
             halt,
             reduce_only,
             resume,

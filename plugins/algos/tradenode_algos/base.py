@@ -24,7 +24,18 @@ from typing import Any
 
 from node.algo import Executor, ExecutorServices
 from node.legs import ceil_to, floor_to
-from node.messages import SliceCompleted, SubmitParentOrder
+from node.messages import (
+    FILL_TYPES,
+    FINAL_ORDER_EVENTS,
+    CancelParentOrder,
+    CompleteParentOrder,
+    Message,
+    SliceCompleted,
+    SliceRouted,
+    SubmitParentOrder,
+    TimerFired,
+    TradingStateChanged,
+)
 
 ZERO = Decimal(0)
 NS = 1_000_000_000
@@ -44,6 +55,21 @@ def check_slippage(value: Decimal, name: str = "max_slippage_bps") -> None:
 def check_positive_seconds(value: float, name: str) -> None:
     if not (value == value and 0 < value < float("inf")):
         raise ValueError(f"{name} must be a finite number of seconds > 0, got {value}")
+
+
+#: what a completing parent still listens to: its slices, fills and order events, its timers
+#: (progress), cancels, completion requests and the trading state
+_WHILE_COMPLETING = frozenset(
+    (
+        *FILL_TYPES,
+        SliceCompleted,
+        SliceRouted,
+        TimerFired,
+        CancelParentOrder,
+        CompleteParentOrder,
+        TradingStateChanged,
+    )
+)
 
 
 class AlgoExecutor(Executor):
@@ -162,6 +188,24 @@ class AlgoExecutor(Executor):
             f"(limit {self.completion_limit})"
         )
 
+    def on_complete(self, command: CompleteParentOrder) -> None:
+        """Complete on demand: the algorithm's schedule ends here; what rests is canceled and
+        the rest taken within ``max_slippage_bps`` of the arrival mid (the mid now without one)."""
+        if self.completing is not None:
+            self.refuse_completion("the parent order is already completing")
+            return
+        why = f"completed on demand ({command.reason or 'no reason given'})"
+        self.complete_now(self.arrival_mid or self.mid(), command.max_slippage_bps, why, why)
+
+    def on_message(self, message: Message) -> None:
+        if (
+            self.completing is not None
+            and message.__class__ not in _WHILE_COMPLETING
+            and not isinstance(message, FINAL_ORDER_EVENTS)
+        ):
+            return  # completing: the algorithm's own market events no longer concern it
+        super().on_message(message)
+
     def on_trading_state(self, state: str, reason: str) -> None:
         """A completion that waited for a halt to end sweeps now."""
         if (
@@ -194,6 +238,8 @@ class AlgoExecutor(Executor):
         if name == _PROGRESS:
             self.progress()
             self.after(self.progress_every_ns, _PROGRESS, background=True)
+        elif self.completing is not None:
+            return  # the algorithm's schedule ended with the completion
         else:
             self.on_algo_timer(name, payload)
 

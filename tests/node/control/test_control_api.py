@@ -370,6 +370,7 @@ def test_openapi_document_names_every_endpoint_and_the_message_types(start_node)
         "/api/nav",
         "/api/orders",
         "/api/orders/{parent_id}",
+        "/api/orders/{parent_id}/complete",
         "/api/halt",
         "/api/reduce-only",
         "/api/resume",

@@ -15,8 +15,11 @@ from control_node import TOKEN_ENV, WAIT_S, LiveNode
 from node.cli import main
 from node.client import NodeClient, NodeClientError
 from node.messages import (
+    CompleteParentOrder,
     HaltTrading,
     ParentOrderCompleted,
+    RouteSlice,
+    SliceRouted,
     SubmitParentOrder,
 )
 
@@ -219,3 +222,57 @@ def test_a_submit_left_unanswered_names_the_id_to_try_again_with(tmp_path, capsy
     finally:
         lock.release()
         listener.close()
+
+
+def test_complete_a_working_twap_now_from_the_cli(start_node, capsys):
+    """A TWAP over ten minutes, completed on demand after its first slice: what rests is
+    canceled, what is left is taken within the guard of its arrival mid, and it ends filled with
+    the operator's reason; nothing of its schedule is routed after the request. Completing a
+    parent that is not working is refused, naming why."""
+    live = start_node()
+    assert (
+        submit(
+            live,
+            "--parent-id",
+            "slow",
+            "--algo",
+            "twap",
+            "--param",
+            "duration_s=600",
+            "--param",
+            "slices=10",
+        )
+        == 0
+    )
+    capsys.readouterr()
+    live.wait_for(lambda m: isinstance(m, SliceRouted) and m.parent_id == "slow")
+    argv = ["complete", str(live.config_path), "slow", "--max-slippage-bps", "50"]
+    assert main([*argv, "--reason", "close before the news"]) == 0
+    assert capsys.readouterr().out.strip() == "slow: completion sent"
+    done = completed(live, "slow")
+    assert done.status == "filled", done.reason
+    assert done.reason == "completed on demand (close before the news)"
+    assert done.report.filled_quantity == D("0.01")
+
+    # journaled as the API sent it, and as the manager handed it to the executor
+    request, forwarded = live.journaled(CompleteParentOrder)
+    assert (request.sender, request.destination) == ("control", "execution")
+    assert (forwarded.sender, forwarded.destination) == ("execution", "exec.slow")
+    assert request.message.max_slippage_bps == D(50)
+    assert request.message.source.startswith("api 127.0.0.1:")
+    # after the request: cancels of what rested, and takes guarded on the arrival mid only
+    after = [
+        e.message
+        for e in live.journaled(RouteSlice)
+        if e.seq > request.seq and e.message.parent_id == "slow"
+    ]
+    assert after and all(s.urgency == "take" for s in after)
+    limit = done.report.arrival_mid * (1 + D(50) / 10_000)
+    assert all(s.limit_price is not None and s.limit_price <= limit for s in after)
+
+    assert main(argv) == 1
+    assert "HTTP 409: parent order 'slow' is completed: only a working order completes" in (
+        capsys.readouterr().err
+    )
+    assert main(["complete", str(live.config_path), "nope", "--max-slippage-bps", "5"]) == 1
+    assert "HTTP 404: no parent order 'nope'" in capsys.readouterr().err

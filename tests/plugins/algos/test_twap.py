@@ -25,8 +25,10 @@ from tradenode_algos.twap import TwapExecutor, TwapParams
 from node.codec import to_json
 from node.messages import (
     CancelParentOrder,
+    CompleteParentOrder,
     ComponentRestarted,
     OrderCanceled,
+    ParentCompleteRejected,
     SliceRouted,
 )
 from node.plugins import load_plugins
@@ -333,3 +335,46 @@ def test_the_params_struct_is_the_published_contract():
     assert fields["passive_fraction"].default == 0.8
     assert fields["randomize"].default == 0 and fields["seed"].default == 0
     assert fields["max_slippage_bps"].default == D(50)
+
+
+def test_complete_on_demand_cancels_what_rests_and_takes_the_rest_within_its_guard(
+    tmp_path, plugins
+):
+    """An operator completes a working TWAP (``CompleteParentOrder``): the resting slice is
+    canceled, the rest is taken within the guard of the arrival mid, the parent ends filled
+    with the operator's reason, and its schedule routes nothing afterwards. A second request
+    is refused: it is no longer working."""
+    node = binance(tmp_path, plugins)
+    try:
+        node.submit("x", "buy", "2", "twap", params={"duration_s": 300, "slices": 10})
+        node.run_for(10)  # slice 1 is resting (it does not fill in its first 24 s)
+        assert node.view("x").open_children(), "nothing resting: the completion proves little"
+        asked_at = node.now
+        node.node.runtime.send(
+            "execution",
+            CompleteParentOrder(
+                parent_id="x", max_slippage_bps=D(30), reason="desk: flat by noon", ts=asked_at
+            ),
+        )
+        done = node.run_until_done("x", limit_s=10)
+        view = node.view("x")
+        node.run_for(120)  # later timers of the schedule must route nothing
+        assert node.view("x").slices == view.slices
+        node.node.runtime.send(
+            "execution", CompleteParentOrder(parent_id="x", max_slippage_bps=D(30), ts=node.now)
+        )
+        node.run_for(1)
+        [refused] = node.rows("x", ParentCompleteRejected)
+    finally:
+        node.close()
+    assert done.status == "filled", done.reason
+    assert done.reason == "completed on demand (desk: flat by noon)"
+    assert view.open_children() == set()
+    assert view.of(OrderCanceled)  # the resting slice
+    after = [s for s in view.slices if s.ts >= asked_at]
+    assert after and all(s.urgency == "take" for s in after)
+    limit = guard("buy", view.accepted.arrival_mid, D(30))
+    assert all(s.limit_price == limit for s in after)
+    assert all(f.price <= limit for f in view.fills if f.ts >= asked_at)
+    assert refused.reason == "parent order is finished"
+    check_report(view, D(2))
