@@ -74,50 +74,51 @@ def _open(path: Path) -> IO[bytes]:
     return gzip.open(path, "rb") if gzipped else path.open("rb")
 
 
+def _numbered_lines(path: Path) -> Iterator[tuple[int, bytes]]:
+    """The lines of one capture file (gzip or plain), numbered from 1 for error messages."""
+    try:
+        f = _open(path)
+    except OSError as exc:
+        raise CaptureError(f"{path}: cannot open: {exc}") from None
+    with f:
+        yield from enumerate(f, 1)
+
+
 def _raw_events(paths: Sequence[Path]) -> Iterator[tuple[Path, int, CaptureEvent]]:
     symbol: str | None = None
     for path in paths:
-        try:
-            f = _open(path)
-        except OSError as exc:
-            raise CaptureError(f"{path}: cannot open: {exc}") from None
-        with f:
-            for line_no, line in enumerate(f, 1):
-                ts_text, sep, payload = line.partition(b" ")
-                if not sep:
-                    if line.strip():
-                        raise CaptureError(f"{path}:{line_no}: not '<local_receive_ns> <json>'")
-                    continue
-                try:
-                    ts = int(ts_text)
-                    msg = json.loads(payload)
-                except ValueError as exc:
-                    raise CaptureError(f"{path}:{line_no}: {exc}") from None
-                if "lastUpdateId" in msg:
-                    snap = Snapshot(
-                        ts, msg["lastUpdateId"], _levels(msg["bids"]), _levels(msg["asks"])
-                    )
-                    yield path, line_no, snap
-                    continue
-                stream = msg.get("stream", "")
-                name, _, channel = stream.partition("@")
-                if symbol is None:
-                    symbol = name
-                elif name != symbol:
-                    raise CaptureError(f"{path}:{line_no}: a second symbol {name!r} in the capture")
-                data = msg["data"]
-                if channel.startswith("depth"):
-                    diff = DepthDiff(
-                        ts, data["U"], data["u"], _levels(data["b"]), _levels(data["a"])
-                    )
-                    yield path, line_no, diff
-                elif channel == "trade":
-                    trade = MarketTrade(
-                        ts, data["t"], Decimal(data["p"]), Decimal(data["q"]), data["m"]
-                    )
-                    yield path, line_no, trade
-                elif channel != "bookTicker":
-                    raise CaptureError(f"{path}:{line_no}: unknown stream {stream!r}")
+        for line_no, line in _numbered_lines(path):
+            ts_text, sep, payload = line.partition(b" ")
+            if not sep:
+                if line.strip():
+                    raise CaptureError(f"{path}:{line_no}: not '<local_receive_ns> <json>'")
+                continue
+            try:
+                ts = int(ts_text)
+                msg = json.loads(payload)
+            except ValueError as exc:
+                raise CaptureError(f"{path}:{line_no}: {exc}") from None
+            if "lastUpdateId" in msg:
+                snap = Snapshot(ts, msg["lastUpdateId"], _levels(msg["bids"]), _levels(msg["asks"]))
+                yield path, line_no, snap
+                continue
+            stream = msg.get("stream", "")
+            name, _, channel = stream.partition("@")
+            if symbol is None:
+                symbol = name
+            elif name != symbol:
+                raise CaptureError(f"{path}:{line_no}: a second symbol {name!r} in the capture")
+            data = msg["data"]
+            if channel.startswith("depth"):
+                diff = DepthDiff(ts, data["U"], data["u"], _levels(data["b"]), _levels(data["a"]))
+                yield path, line_no, diff
+            elif channel == "trade":
+                trade = MarketTrade(
+                    ts, data["t"], Decimal(data["p"]), Decimal(data["q"]), data["m"]
+                )
+                yield path, line_no, trade
+            elif channel != "bookTicker":
+                raise CaptureError(f"{path}:{line_no}: unknown stream {stream!r}")
 
 
 def read_capture(paths: Sequence[str | Path] = DEFAULT_CAPTURE) -> Iterator[CaptureEvent]:
@@ -182,18 +183,13 @@ class RecordedTrade:
 def read_trades(paths: Sequence[str | Path] = DEFAULT_CAPTURE) -> Iterator[RecordedTrade]:
     """Only the capture's ``@trade`` lines, in file order (the depth lines are not parsed)."""
     for path in (Path(p) for p in paths):
-        try:
-            f = _open(path)
-        except OSError as exc:
-            raise CaptureError(f"{path}: cannot open: {exc}") from None
-        with f:
-            for line_no, line in enumerate(f, 1):
-                if b'@trade"' not in line:
-                    continue
-                try:
-                    data = json.loads(line.partition(b" ")[2])["data"]
-                    yield RecordedTrade(
-                        int(data["T"]), Decimal(data["p"]), Decimal(data["q"]), bool(data["m"])
-                    )
-                except (ValueError, KeyError, TypeError) as exc:
-                    raise CaptureError(f"{path}:{line_no}: {exc!r}") from None
+        for line_no, line in _numbered_lines(path):
+            if b'@trade"' not in line:
+                continue
+            try:
+                data = json.loads(line.partition(b" ")[2])["data"]
+                yield RecordedTrade(
+                    int(data["T"]), Decimal(data["p"]), Decimal(data["q"]), bool(data["m"])
+                )
+            except (ValueError, KeyError, TypeError) as exc:
+                raise CaptureError(f"{path}:{line_no}: {exc!r}") from None

@@ -6,6 +6,8 @@ balance for requested action.`` -> ``InsufficientFunds``) and others by code.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 
 class BinanceError(Exception):
     """A request refused the way Binance refuses it."""
@@ -24,6 +26,21 @@ def mandatory(name: str) -> BinanceError:
     return BinanceError(
         400, -1102, f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed."
     )
+
+
+def int_param(params: Mapping[str, str], name: str) -> int | None:
+    """An integer query parameter (None when absent or empty), refused as Binance refuses it."""
+    value = params.get(name)
+    if value is None or value == "":
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise BinanceError(
+            400,
+            -1100,
+            f"Illegal characters found in parameter '{name}'; legal range is '^[0-9]+$'.",
+        ) from None
 
 
 def insufficient_balance() -> BinanceError:

@@ -40,7 +40,7 @@ from typing import Any
 
 from tradenode_ccxt.loopback.amounts import fmt
 from tradenode_ccxt.loopback.capture import RecordedTrade, read_trades
-from tradenode_ccxt.loopback.errors import BinanceError, invalid_symbol, mandatory
+from tradenode_ccxt.loopback.errors import BinanceError, int_param, invalid_symbol, mandatory
 from tradenode_ccxt.loopback.spec import PriceTransform, SymbolSpec
 
 MINUTE_MS = 60_000
@@ -308,7 +308,7 @@ class KlineHistory:
             raise BinanceError(
                 400, -1100, "Illegal characters found in parameter 'timeZone'; this server is UTC."
             )
-        limit = _int(params, "limit")
+        limit = int_param(params, "limit")
         if limit is None:
             limit = 500
         elif not 1 <= limit <= 1000:
@@ -317,7 +317,7 @@ class KlineHistory:
                 -1100,
                 "Illegal characters found in parameter 'limit'; legal range is '1-1000'.",
             )
-        start, end = _int(params, "startTime"), _int(params, "endTime")
+        start, end = int_param(params, "startTime"), int_param(params, "endTime")
         opens, ks = history.klines(minutes)  # the first request reads the history
         if start is not None:
             i = bisect.bisect_left(opens, start)
@@ -328,17 +328,3 @@ class KlineHistory:
             chosen = ks[max(0, j - limit) : j]
         length = minutes * MINUTE_MS
         return [k.row(length) for k in chosen]
-
-
-def _int(params: Mapping[str, str], name: str) -> int | None:
-    value = params.get(name)
-    if value is None or value == "":
-        return None
-    try:
-        return int(value)
-    except ValueError:
-        raise BinanceError(
-            400,
-            -1100,
-            f"Illegal characters found in parameter '{name}'; legal range is '^[0-9]+$'.",
-        ) from None

@@ -21,7 +21,7 @@ from aiohttp import web
 from tradenode_ccxt.loopback.amounts import fmt, parse_param
 from tradenode_ccxt.loopback.book import BUY, SELL
 from tradenode_ccxt.loopback.clock import now_ms
-from tradenode_ccxt.loopback.errors import BinanceError, mandatory
+from tradenode_ccxt.loopback.errors import BinanceError, int_param, mandatory
 from tradenode_ccxt.loopback.matching import OrderRequest
 from tradenode_ccxt.loopback.spec import ORDER_TYPES
 
@@ -45,27 +45,13 @@ def _required(params: Params, name: str) -> str:
     return value
 
 
-def _int(params: Params, name: str) -> int | None:
-    value = params.get(name)
-    if value is None or value == "":
-        return None
-    try:
-        return int(value)
-    except ValueError:
-        raise BinanceError(
-            400,
-            -1100,
-            f"Illegal characters found in parameter '{name}'; legal range is '^[0-9]+$'.",
-        ) from None
-
-
 def _not_required(params: Params, name: str) -> None:
     if params.get(name):
         raise BinanceError(400, -1106, f"Parameter '{name}' sent when not required.")
 
 
 def _limit(params: Params, default: int, most: int) -> int:
-    limit = _int(params, "limit")
+    limit = int_param(params, "limit")
     if limit is None:
         return default
     if not 1 <= limit <= most:
@@ -333,7 +319,7 @@ class RestApi:
 
     def _which(self, params: Params) -> tuple[str, int | None, str | None]:
         symbol = _required(params, "symbol")
-        order_id = _int(params, "orderId")
+        order_id = int_param(params, "orderId")
         client_id = params.get("origClientOrderId") or None
         if order_id is None and client_id is None:
             raise BinanceError(
@@ -368,9 +354,9 @@ class RestApi:
     def all_orders(self, params: Params) -> list[dict[str, Any]]:
         orders = self.engine.all_orders(
             _required(params, "symbol"),
-            from_id=_int(params, "orderId"),
-            start=_int(params, "startTime"),
-            end=_int(params, "endTime"),
+            from_id=int_param(params, "orderId"),
+            start=int_param(params, "startTime"),
+            end=int_param(params, "endTime"),
             limit=_limit(params, 500, 1000),
         )
         return [o.rest() for o in orders]
@@ -378,10 +364,10 @@ class RestApi:
     def my_trades(self, params: Params) -> list[dict[str, Any]]:
         fills = self.engine.my_trades(
             _required(params, "symbol"),
-            order_id=_int(params, "orderId"),
-            from_id=_int(params, "fromId"),
-            start=_int(params, "startTime"),
-            end=_int(params, "endTime"),
+            order_id=int_param(params, "orderId"),
+            from_id=int_param(params, "fromId"),
+            start=int_param(params, "startTime"),
+            end=int_param(params, "endTime"),
             limit=_limit(params, 500, 1000),
         )
         return [f.my_trade() for f in fills]
