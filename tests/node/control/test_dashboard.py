@@ -19,6 +19,7 @@ import time
 from decimal import Decimal
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import IO
 
 from control_node import TOKEN, WAIT_S
 
@@ -56,7 +57,7 @@ def _serve_demo(journal: Path) -> tuple[subprocess.Popen[str], str, queue.Queue[
     lines: queue.Queue[str] = queue.Queue()
     assert proc.stdout is not None
     stdout = proc.stdout
-    threading.Thread(target=lambda: [lines.put(line) for line in stdout], daemon=True).start()
+    threading.Thread(target=_pump, args=(stdout, lines), daemon=True).start()
     try:
         first = lines.get(timeout=60)  # a bound for a loaded machine, not a speed claim
     except queue.Empty:
@@ -65,6 +66,15 @@ def _serve_demo(journal: Path) -> tuple[subprocess.Popen[str], str, queue.Queue[
     assert first.startswith("tradenode demo: dashboard at http://127.0.0.1:"), first
     assert "its orders worked as TWAPs over 20 s" in first
     return proc, first.split(" at ", 1)[1].split("/ ", 1)[0], lines
+
+
+def _pump(stream: IO[str], lines: queue.Queue[str]) -> None:
+    """Each line the demo prints, as it prints it, until its stdout closes."""
+    try:
+        for line in stream:
+            lines.put(line)
+    except ValueError:  # the test closed the pipe on its side: nothing more to read
+        pass
 
 
 def _drain(lines: queue.Queue[str]) -> list[str]:
