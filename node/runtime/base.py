@@ -293,14 +293,18 @@ class JournalGate:
         try:
             return journal.append(message, sender=sender, destination=destination)
         except JournalUnwritable as exc:
-            with self._lock:
-                first = self.failure is None
-                if first:
-                    self.failure = str(exc)
-            if first:
-                log.critical("journal write failed: %s; trading halted, nothing more is sent", exc)
-                self._on_failure(str(exc))
+            self.fail(str(exc))
             return None
+
+    def fail(self, reason: str) -> None:
+        """The journal cannot be written (``reason``): from now on nothing journaled moves."""
+        with self._lock:
+            first = self.failure is None
+            if first:
+                self.failure = reason
+        if first:
+            log.critical("journal write failed: %s; trading halted, nothing more is sent", reason)
+            self._on_failure(reason)
 
 
 def call_guarded(what: str, fn: Callable[[], Any]) -> None:
