@@ -14,10 +14,11 @@ from decimal import Decimal
 from types import TracebackType
 
 from .broker import Broker, CancelRace, run_price_path
+from .client_messages import OrderRequest
 from .config import FakeTwsConfig
 from .records import ExecutionRecord, OrderRecord, ReceivedOrder
 from .session import FARM_STATUS, Session
-from .universe import Instrument
+from .universe import ContractQuery, Instrument
 from .wire import Field, frame, prefixed
 
 
@@ -41,6 +42,7 @@ class FakeTws:
         self._connections: set[asyncio.Task[None]] = set()
         self._reopen: asyncio.TimerHandle | None = None
         self._background: set[asyncio.Task[None]] = set()
+        self._manual_order_id = 0
 
     async def start(self) -> None:
         await self._listen()
@@ -228,6 +230,42 @@ class FakeTws:
             book.bid.price if book.bid else None,
             book.ask.price if book.ask else None,
         )
+
+    def trade_manually(
+        self, contract: int | str, action: str, quantity: Decimal | str | int
+    ) -> OrderRecord:
+        """A market order someone types into TWS itself (client id 0, no orderRef): it fills
+        against the book like any order and moves the account's position behind every API
+        client's back (they see the execution and the new position as TWS publishes them)."""
+        instrument = self.instrument(contract)
+        self._manual_order_id -= 1  # TWS numbers its own orders apart from the API's
+        request = OrderRequest(
+            order_id=self._manual_order_id,
+            contract=ContractQuery(con_id=instrument.con_id),
+            action=action,
+            quantity=Decimal(quantity),
+            order_type="MKT",
+            lmt_price=None,
+            aux_price=None,
+            tif="DAY",
+            account=self.config.account,
+            open_close="",
+            origin=0,
+            order_ref="",
+            outside_rth=False,
+            hidden=False,
+            good_after_time="",
+            good_till_date="",
+            model_code="",
+            rule80a="",
+            all_or_none=False,
+            min_qty=None,
+            what_if=False,
+            cash_qty=None,
+        )
+        self.broker.place(0, request)
+        (order,) = [o for o in self.orders() if (o.client_id, o.order_id) == (0, request.order_id)]
+        return order
 
     # -- records ---------------------------------------------------------------------------
 

@@ -153,6 +153,11 @@ class ThreadedFakeTws:
     def quote(self, contract: int | str) -> tuple[Decimal | None, Decimal | None]:
         return self.call(lambda: self.tws.quote(contract))
 
+    def trade_manually(
+        self, contract: int | str, action: str, quantity: Decimal | str | int
+    ) -> OrderRecord:
+        return self.call(lambda: self.tws.trade_manually(contract, action, quantity))
+
     # -- records ---------------------------------------------------------------------------
 
     def orders(self) -> list[OrderRecord]:
