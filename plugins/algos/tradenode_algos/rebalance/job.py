@@ -388,7 +388,8 @@ class RebalanceJob(Component):
             return
         self.phases = []
         self.reason = f"timed out after {self.section.wait_s:g} s"
-        for parent_id in self.sent - set(self.outcomes):
+        # in a fixed order: a set's order follows the hash seed, and the journal must not
+        for parent_id in sorted(self.sent - set(self.outcomes)):
             self.ctx.send(
                 "execution",
                 CancelParentOrder(
