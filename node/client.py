@@ -66,6 +66,8 @@ class NodeClient:
         self.url = url.rstrip("/")
         headers = {"authorization": f"Bearer {token}"} if token else {}
         self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
+        #: the id of the last event ``events`` yielded (to resume from after a reconnect)
+        self.last_event_id: str | None = None
         self._codec = codec or core_codec()
 
     @classmethod
@@ -159,19 +161,32 @@ class NodeClient:
     def resume(self, reason: str) -> Accepted:
         return self.command(ResumeTrading(reason=reason))
 
-    def events(self, heartbeats: bool = False) -> Iterator[Message | None]:
+    def events(
+        self, heartbeats: bool = False, after: str | None = None
+    ) -> Iterator[Message | None]:
         """The node's events as they happen (server-sent events), decoded to its messages; with
-        ``heartbeats``, a None each second the node has nothing to say (so a loop can stop)."""
+        ``heartbeats``, a None each second the node has nothing to say (so a loop can stop).
+
+        ``last_event_id`` is the id of the last event yielded: after a dropped connection,
+        ``events(after=client.last_event_id)`` carries on with what was missed, each event
+        once — or raises ``NodeClientError`` (HTTP 410) when the node no longer keeps it (or
+        has restarted since): then re-read ``state()`` before listening again."""
+        headers = {"last-event-id": after} if after else None
+        event_id: str | None = None
         try:
             with self._http.stream(
-                "GET", "/api/events", timeout=httpx.Timeout(10.0, read=30.0)
+                "GET", "/api/events", headers=headers, timeout=httpx.Timeout(10.0, read=30.0)
             ) as response:
                 if response.status_code >= 400:
                     response.read()
                     raise NodeClientError(_error_text(response), response.status_code)
                 for line in response.iter_lines():
-                    if line.startswith("data:") and line[5:].strip():
-                        yield self._codec.decode_json(line[5:].strip())
+                    if line.startswith("id:"):
+                        event_id = line[3:].strip()
+                    elif line.startswith("data:") and line[5:].strip():
+                        message = self._codec.decode_json(line[5:].strip())
+                        self.last_event_id = event_id
+                        yield message
                     elif heartbeats and line.startswith(":"):
                         yield None
         except httpx.HTTPError as exc:

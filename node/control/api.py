@@ -15,7 +15,8 @@ Endpoints (the OpenAPI document is served at ``/schema``):
 * ``POST /api/halt|reduce-only|resume`` — ``HaltTrading``, ``ReduceOnly``, ``ResumeTrading``;
 * ``GET /api/nav`` — the NAV line kept while someone watches;
 * ``GET /api/events`` — server-sent events: every message the dashboard shows, as the node's
-  own JSON;
+  own JSON, each with an id; a client that reconnects with ``Last-Event-ID`` gets what it
+  missed, once (410 when the node no longer keeps it: re-read the state);
 * ``GET /`` and ``/dashboard/{file}`` — the dashboard.
 
 A bearer token (compared in constant time) guards every ``/api`` route when the node has one.
@@ -57,7 +58,7 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 from litestar.types import Message as ASGIMessage
 
 from node.codec import to_json
-from node.control.component import ControlComponent
+from node.control.component import ControlComponent, EventsGone, Numbered
 from node.control.views import Accepted, NavPoint, NodeState, ParentDetail, ParentView
 from node.messages import (
     AccountValued,
@@ -316,22 +317,27 @@ def create_app(
         return await _operator(ResumeTrading, data, request)
 
     @get("/api/events", guards=[authorized])
-    async def events() -> ServerSentEvent:
-        queue = control.hub.subscribe()
+    async def events(request: Request[Any, Any, Any]) -> ServerSentEvent:
+        after = request.headers.get("last-event-id")
+        try:
+            queue = control.hub.subscribe(after=after or None)
+        except EventsGone as exc:
+            raise HTTPException(status_code=410, detail=str(exc)) from None
 
         async def stream() -> AsyncIterator[ServerSentEventMessage]:
             try:
                 yield ServerSentEventMessage(comment="tradenode events", data=None)
                 while True:
                     try:
-                        message = await asyncio.wait_for(queue.get(), timeout=1)
+                        event = await asyncio.wait_for(queue.get(), timeout=1)
                     except TimeoutError:
                         yield ServerSentEventMessage(comment="keep-alive", data=None)
                         continue
-                    if message is None:
+                    if event is None:
                         return
+                    event_id, message = event
                     yield ServerSentEventMessage(
-                        event=type(message).__name__, data=to_json(message).decode()
+                        id=event_id, event=type(message).__name__, data=to_json(message).decode()
                     )
             finally:
                 control.hub.unsubscribe(queue)
@@ -382,7 +388,7 @@ def create_app(
 
 
 async def _first(
-    queue: asyncio.Queue[Message | None], match: Callable[[Message], bool], timeout_s: float
+    queue: asyncio.Queue[Numbered | None], match: Callable[[Message], bool], timeout_s: float
 ) -> Message | None:
     """The first event from ``queue`` that ``match``es (the execution manager's first word on
     a new parent, a valuation): None if none came within ``timeout_s``."""
@@ -390,13 +396,13 @@ async def _first(
     deadline = loop.time() + timeout_s
     while (left := deadline - loop.time()) > 0:
         try:
-            message = await asyncio.wait_for(queue.get(), left)
+            event = await asyncio.wait_for(queue.get(), left)
         except TimeoutError:
             return None
-        if message is None:
+        if event is None:
             return None
-        if match(message):
-            return message
+        if match(event[1]):
+            return event[1]
     return None
 
 

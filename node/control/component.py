@@ -11,6 +11,7 @@ import contextlib
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 
 from node.component import Component, Envelope
@@ -22,22 +23,57 @@ log = logging.getLogger("tradenode.control")
 _NAV_TIMER = "control.nav"
 
 
+#: an event as the hub hands it out: its id in this run (``<run>-<n>``) and the message
+Numbered = tuple[str, Message]
+
+
+class EventsGone(LookupError):
+    """A client asked to resume after an event the hub no longer holds (or of another run)."""
+
+
 class EventHub:
     """Fans the node's events out to the API's streaming clients (each an asyncio queue on the
-    server's loop). A client that falls too far behind is dropped, never buffered forever."""
+    server's loop). A client that falls too far behind is dropped, never buffered forever.
 
-    def __init__(self, max_backlog: int = 10_000) -> None:
+    Every event gets an id, ``<run>-<n>`` (``run`` tells this node's runs apart), and the last
+    ``keep`` are kept, so a client that reconnects with the last id it saw gets what it missed,
+    in order, once; one that asks for events no longer kept (or from another run) is told so
+    rather than given a stream with a hole in it.
+    """
+
+    def __init__(self, max_backlog: int = 10_000, keep: int = 10_000) -> None:
         self._lock = threading.Lock()
-        self._clients: dict[asyncio.Queue[Message | None], asyncio.AbstractEventLoop] = {}
+        self._clients: dict[asyncio.Queue[Numbered | None], asyncio.AbstractEventLoop] = {}
         self.max_backlog = max_backlog
+        self.run = f"{time.time_ns():x}"
+        self._count = 0
+        self._recent: deque[tuple[int, Message]] = deque(maxlen=keep)
 
-    def subscribe(self) -> asyncio.Queue[Message | None]:
-        queue: asyncio.Queue[Message | None] = asyncio.Queue(self.max_backlog)
+    def subscribe(self, after: str | None = None) -> asyncio.Queue[Numbered | None]:
+        """A queue of the events from now on; with ``after`` (an event id this hub gave), first
+        the kept events after it. ``EventsGone`` when they are no longer all kept."""
+        queue: asyncio.Queue[Numbered | None] = asyncio.Queue(self.max_backlog + len(self._recent))
         with self._lock:
+            if after is not None:
+                for n, message in self._after(after):
+                    queue.put_nowait((f"{self.run}-{n}", message))
             self._clients[queue] = asyncio.get_running_loop()
         return queue
 
-    def unsubscribe(self, queue: asyncio.Queue[Message | None]) -> None:
+    def _after(self, event_id: str) -> list[tuple[int, Message]]:
+        run, _, n = event_id.rpartition("-")
+        if run != self.run or not n.isdigit():
+            raise EventsGone(f"event {event_id!r} is not of this node's run: re-read the state")
+        last = int(n)
+        oldest = self._recent[0][0] if self._recent else self._count + 1
+        if last + 1 < oldest or last > self._count:
+            raise EventsGone(
+                f"the events after {event_id!r} are no longer kept (the node keeps the last "
+                f"{self._recent.maxlen}): re-read the state"
+            )
+        return [(i, m) for i, m in self._recent if i > last]
+
+    def unsubscribe(self, queue: asyncio.Queue[Numbered | None]) -> None:
         with self._lock:
             self._clients.pop(queue, None)
 
@@ -47,10 +83,13 @@ class EventHub:
 
     def publish(self, message: Message) -> None:
         with self._lock:
+            self._count += 1
+            self._recent.append((self._count, message))
+            event = (f"{self.run}-{self._count}", message)
             clients = list(self._clients.items())
         for queue, loop in clients:
             with contextlib.suppress(RuntimeError):  # the loop closed: the server is stopping
-                loop.call_soon_threadsafe(self._put, queue, message)
+                loop.call_soon_threadsafe(self._put, queue, event)
 
     def close(self) -> None:
         """End every stream (the server is stopping): each client is told, then forgotten."""
@@ -61,14 +100,14 @@ class EventHub:
                 loop.call_soon_threadsafe(self._end, queue)
 
     @staticmethod
-    def _end(queue: asyncio.Queue[Message | None]) -> None:
+    def _end(queue: asyncio.Queue[Numbered | None]) -> None:
         if queue.full():
             queue.get_nowait()
         queue.put_nowait(None)
 
-    def _put(self, queue: asyncio.Queue[Message | None], message: Message) -> None:
+    def _put(self, queue: asyncio.Queue[Numbered | None], event: Numbered) -> None:
         try:
-            queue.put_nowait(message)
+            queue.put_nowait(event)
         except asyncio.QueueFull:
             self.unsubscribe(queue)
             with contextlib.suppress(asyncio.QueueFull):

@@ -6,6 +6,7 @@ clear 4xx naming the reason and nothing changed in the journal."""
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 import httpx
 import pytest
@@ -344,6 +345,50 @@ def test_the_event_stream_carries_progress_fills_and_state_changes(start_node):
     assert sum(f.quantity for f in fills) == D("0.01")
     (change,) = [e for e in seen if isinstance(e, TradingStateChanged)]
     assert change.state == "halted" and "watching the stream" in change.reason
+
+
+def test_a_client_that_reconnects_gets_what_it_missed_once(start_node):
+    """A strategy's connection drops after an order was accepted; meanwhile the order fills and
+    trading is halted. Reconnecting with the last event id it saw, it gets exactly the events it
+    missed, in order, none it had; an id the node does not hold is refused (410), not answered
+    with a stream that has a hole in it."""
+    live = start_node()
+    client = NodeClient(live.url)
+    events = client.events(heartbeats=True)
+    assert next(events) is None
+    client.submit(
+        SubmitParentOrder(parent_id="p1", symbol="BTC/USDT", side="buy", quantity=D("0.01"))
+    )
+    before: list[tuple[str | None, Any]] = []
+    for event in events:
+        if event is not None:
+            before.append((client.last_event_id, event))
+        if isinstance(event, ParentOrderAccepted):
+            break
+    events.close()  # the connection drops here
+    last = client.last_event_id
+    live.wait_for(lambda m: isinstance(m, ParentOrderCompleted) and m.parent_id == "p1")
+    client.halt("while the strategy was away")
+    live.until_trading("halted")
+
+    after: list[tuple[str | None, Any]] = []
+    resumed = client.events(heartbeats=True, after=last)
+    for event in resumed:
+        if event is not None:
+            after.append((client.last_event_id, event))
+        if isinstance(event, TradingStateChanged):
+            break
+    resumed.close()
+    ids = [int(i.rsplit("-", 1)[1]) for i, _ in before + after]  # type: ignore[union-attr]
+    assert ids == sorted(set(ids)) and ids == list(range(ids[0], ids[0] + len(ids)))
+    kinds = [type(e) for _, e in after]
+    assert ParentOrderAccepted not in kinds  # seen before the drop: not again
+    assert ParentOrderCompleted in kinds and kinds[-1] is TradingStateChanged
+    assert sum(e.quantity for _, e in after if isinstance(e, FILL_TYPES)) == D("0.01")
+
+    with pytest.raises(NodeClientError, match="HTTP 410: event 'not-an-id' is not of this node"):
+        next(client.events(after="not-an-id"))
+    client.close()
 
 
 def test_streams_end_when_the_node_stops(start_node):
