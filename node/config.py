@@ -25,6 +25,7 @@ import msgspec
 from node.execution import ReadinessConfig
 from node.messages import Instrument, Side
 from node.plugins import Plugins
+from node.registry import RegistrationError
 from node.risk import RiskConfig, RiskConfigError, build_checks
 from node.runtime.base import RestartPolicy
 from node.validation import convert_all
@@ -320,7 +321,11 @@ def load_config(path: str | Path, plugins: Plugins) -> NodeConfig:
         if settings is None:
             continue
         venues[name] = VenueEntry(name=name, plugin=plugin, settings=settings)
-        cls = registration.target
+        try:
+            cls = registration.target
+        except RegistrationError as exc:
+            problems.append(f"{file}: {key}.plugin: {exc}")
+            continue
         problems.extend(f"{file}: {line}" for line in cls.check_config(name, settings, config_dir))
         declared[name] = cls.declared_instruments(name, settings)
 

@@ -72,6 +72,19 @@ class Plugins:
     def commands(self) -> Registry[Any]:
         return self.registries["command"]
 
+    def load_all(self) -> None:
+        """Import every target registered by name now (``tradenode plugins``): one that cannot
+        be imported marks its plugin with the error, as a plugin that fails to load is."""
+        by_name = {s.name: s for s in self.statuses}
+        for registry in self.registries.values():
+            for registration in registry:
+                try:
+                    registration.target  # noqa: B018 (imported on first access)
+                except RegistrationError as exc:
+                    status = by_name.get(registration.plugin)
+                    if status is not None and status.error is None:
+                        status.error = str(exc)
+
     def codec(self) -> Codec:
         """The decoder of the core's messages and every loaded plugin's."""
         return Codec([*core_message_types(), *(r.target for r in self.registries["message"])])

@@ -32,6 +32,7 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     from node.plugins import load_plugins
 
     plugins = load_plugins()
+    plugins.load_all()
     rows = [("NAME", "KIND", "DISTRIBUTION", "VERSION", "STATUS")]
     for s in plugins.statuses:
         rows.append(

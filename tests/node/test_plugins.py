@@ -288,3 +288,41 @@ def test_lifecycle_hooks_are_guarded_per_plugin():
 def test_plugin_status_ok():
     assert PluginStatus("a", "d", "1", "m").ok
     assert not PluginStatus("a", "d", "1", "m", error="x").ok
+
+
+def test_a_target_registered_by_name_is_imported_when_first_used():
+    """Venue classes are registered as "module:Class": loading the plugins (every command
+    does) imports none of them; a config that uses one imports that one only (the demo's
+    simulated venues)."""
+    probe = textwrap.dedent(
+        """
+        import sys
+        from node.cli.common import demo_config_path
+        from node.config import load_config
+        from node.plugins import load_plugins
+        venues = ("tradenode_sim.venue", "tradenode_ccxt.venue", "tradenode_alpaca.venue",
+                  "tradenode_ib.venue", "tradenode_polygon.venue")
+        plugins = load_plugins()
+        print(sorted(m for m in venues if m in sys.modules))
+        load_config(demo_config_path(), plugins)
+        print(sorted(m for m in venues if m in sys.modules))
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], check=True, capture_output=True, text=True
+    ).stdout.splitlines()
+    assert out == ["[]", "['tradenode_sim.venue']"]
+
+
+def test_a_target_named_that_cannot_be_imported_says_which_and_why():
+    registry: Registry[Any] = Registry("venue")
+    registry.current_plugin = "broken"
+    registry.add("gone", "no_such_package.venue:GoneVenue")
+    with pytest.raises(RegistrationError) as caught:
+        registry.get("gone").target  # noqa: B018
+    assert str(caught.value) == (
+        "venue 'gone' of plugin 'broken' cannot be loaded from no_such_package.venue:GoneVenue: "
+        "ModuleNotFoundError: No module named 'no_such_package'"
+    )
+    with pytest.raises(RegistrationError, match="is 'module:attribute', got 'NoColon'"):
+        registry.add("bad", "NoColon")

@@ -7,9 +7,8 @@ from typing import Any
 
 from node import hookimpl
 from tradenode_alpaca.config import AlpacaConfig
-from tradenode_alpaca.venue import AlpacaVenue
 
 
 @hookimpl
 def tradenode_register_venues(registry: Any) -> None:
-    registry.add("alpaca", AlpacaVenue, AlpacaConfig)
+    registry.add("alpaca", "tradenode_alpaca.venue:AlpacaVenue", AlpacaConfig)

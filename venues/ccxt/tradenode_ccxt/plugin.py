@@ -1,7 +1,8 @@
 """Registers the ccxt venue through tradenode's hooks.
 
-Only the config struct and the venue class are imported here; neither imports ccxt, which is
-loaded when a venue connects (``tradenode --help`` loads every plugin and must stay fast).
+Only the config struct is imported here; the venue class is registered by name and imported
+when a config uses it (``tradenode --help`` and ``check`` load every plugin and must stay
+fast), and ccxt itself when a venue connects.
 """
 
 from __future__ import annotations
@@ -10,9 +11,8 @@ from typing import Any
 
 from node import hookimpl
 from tradenode_ccxt.config import CcxtVenueConfig
-from tradenode_ccxt.venue import CcxtVenue
 
 
 @hookimpl
 def tradenode_register_venues(registry: Any) -> None:
-    registry.add("ccxt", CcxtVenue, CcxtVenueConfig)
+    registry.add("ccxt", "tradenode_ccxt.venue:CcxtVenue", CcxtVenueConfig)

@@ -10,12 +10,11 @@ from typing import Any
 from node import hookimpl
 from tradenode_ib.config import IbVenueConfig
 from tradenode_ib.messages import IbAccountUpdated
-from tradenode_ib.venue import IbVenue
 
 
 @hookimpl
 def tradenode_register_venues(registry: Any) -> None:
-    registry.add("ib", IbVenue, IbVenueConfig)
+    registry.add("ib", "tradenode_ib.venue:IbVenue", IbVenueConfig)
 
 
 @hookimpl

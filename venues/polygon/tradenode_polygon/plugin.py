@@ -7,9 +7,8 @@ from typing import Any
 
 from node import hookimpl
 from tradenode_polygon.config import PolygonConfig
-from tradenode_polygon.venue import PolygonData
 
 
 @hookimpl
 def tradenode_register_venues(registry: Any) -> None:
-    registry.add("polygon", PolygonData, PolygonConfig)
+    registry.add("polygon", "tradenode_polygon.venue:PolygonData", PolygonConfig)

@@ -7,12 +7,11 @@ from typing import Any
 from node import hookimpl
 from tradenode_sim.config import SimVenueConfig
 from tradenode_sim.sources.detect import BINANCE_DEPTH_CSV, BINANCE_STREAM, ORDER_GRAPH
-from tradenode_sim.venue import SimVenue
 
 
 @hookimpl
 def tradenode_register_venues(registry: Any) -> None:
-    registry.add("sim", SimVenue, SimVenueConfig)
+    registry.add("sim", "tradenode_sim.venue:SimVenue", SimVenueConfig)
 
 
 @hookimpl
