@@ -398,11 +398,17 @@ class IbVenue(AsyncVenue):
         ib_order = _by_ref(snapshot.orders).get(cid)
         if ib_order is not None:
             self._on_order(ib_order)
-        if not tracked.done:
-            # IB lists it working (its events come live) or not at all: nothing IB counts is
-            # missing here any more
-            tracked.cancel_refused = False
-            self._lag(tracked)
+        elif not tracked.done:
+            # IB lists it neither working nor completed (10147: it has no such order): nothing
+            # more can come of it, so it ends here with what it filled, not open forever
+            tracked.done = True
+            self.canceled(
+                cid,
+                "IB refused its cancel and lists it neither working nor completed",
+                tracked.filled,
+            )
+        tracked.cancel_refused = False  # IB has said what it knows of it
+        self._lag(tracked)
 
     def _on_order(self, snapshot: OrderSnapshot) -> None:
         tracked = self.orders.get(snapshot.order_ref)
