@@ -349,9 +349,12 @@ class Executor(Component):
     def on_trading_state(self, state: str, reason: str) -> None:
         """Trading was halted, set to reduce-only, or resumed (``paused`` is already set)."""
 
+    #: whether ``on_complete`` finishes the parent (an algorithm that can sets it)
+    completes_on_demand = False
+
     def on_complete(self, command: CompleteParentOrder) -> None:
         """An operator asked to finish the parent now (``CompleteParentOrder``). By default the
-        algorithm cannot; one that can overrides this."""
+        algorithm cannot; one that can overrides this and sets ``completes_on_demand``."""
         self.refuse_completion(f"algorithm {self.order.algo!r} cannot complete on demand")
 
     def refuse_completion(self, reason: str) -> None:
@@ -371,6 +374,10 @@ class Executor(Component):
                 continue
             if envelope.sender == self.name:
                 self.resumed = True  # it had acted before: this start carries on its work
+            if message.__class__ is CompleteParentOrder and envelope.destination == self.name:
+                # handed to this executor (one the manager refused never reached it): a
+                # restart completes the parent rather than resuming its schedule
+                self.completion_requested = message  # type: ignore[assignment]
             self._apply(message)
             self.on_restore(message)
 
@@ -400,8 +407,6 @@ class Executor(Component):
             self.started_ts = message.ts
         elif cls is CancelParentOrder:
             self.canceling = message.reason or "canceled"  # type: ignore[attr-defined]
-        elif cls is CompleteParentOrder:
-            self.completion_requested = message  # type: ignore[assignment]
         if isinstance(message, FINAL_ORDER_EVENTS):
             slice_id = self.child_slice.get(message.client_order_id)
             if slice_id is not None:
@@ -424,9 +429,10 @@ class Executor(Component):
         if self.canceling is not None:  # canceled while the node was down, or stopped
             self.finish(self.canceling)
         elif self.resumed:
-            self.on_resume()
-            if self.completion_requested is not None and not self.finished:
+            if self.completion_requested is not None and self.completes_on_demand:
                 self.on_complete(self.completion_requested)  # asked before the restart
+            else:
+                self.on_resume()
         else:
             self.on_begin()
 
@@ -448,6 +454,7 @@ class Executor(Component):
         elif cls is CancelParentOrder:
             self.on_cancel(self.canceling or "canceled")
         elif cls is CompleteParentOrder:
+            self.completion_requested = message  # type: ignore[assignment]
             self.on_complete(message)  # type: ignore[arg-type]
         elif cls is TradingStateChanged:
             state, reason = message.state, message.reason  # type: ignore[attr-defined]

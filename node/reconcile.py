@@ -214,7 +214,7 @@ class Reconciler(Component):
         now = self.ctx.now()
         # Halt first: risk then holds the halt before any re-route the rejections below cause
         # reaches it (its inbox is first in, first out), so nothing is sent in their place.
-        self.ctx.send("risk", HaltTrading(reason=reason, cancel_open_orders=False, ts=now))
+        self.ctx.send("risk", HaltTrading(reason=reason, cancel_open_orders=True, ts=now))
         # Their parents are closed as ``unknown`` before the rejections reach anyone: otherwise a
         # resume would work them again and buy or sell what the unknown children may have done.
         parents = {p for cid in unknown if (p := self.open[cid].order.parent_id) is not None}

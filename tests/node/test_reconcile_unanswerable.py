@@ -162,7 +162,9 @@ def test_a_venue_that_cannot_answer_halts_trading_and_nothing_is_sent_in_place(
     assert (halt.sender, halt.destination) == ("reconcile", "risk")
     assert mute in halt.message.reason
     assert all(cid in halt.message.reason for cid in unknown)
-    assert not halt.message.cancel_open_orders
+    # and to cancel what is open: the parent closes as unknown, so nothing of it may keep
+    # working on the venues that did answer
+    assert halt.message.cancel_open_orders
     rejected = [e for e in rows if isinstance(e.message, OrderRejected)]
     assert sorted(e.message.client_order_id for e in rejected) == unknown
     assert all(e.sender == "reconcile" and e.seq > halt.seq for e in rejected)

@@ -188,6 +188,8 @@ class AlgoExecutor(Executor):
             f"(limit {self.completion_limit})"
         )
 
+    completes_on_demand = True
+
     def on_complete(self, command: CompleteParentOrder) -> None:
         """Complete on demand: the algorithm's schedule ends here; what rests is canceled and
         the rest taken within ``max_slippage_bps`` of the arrival mid (the mid now without one)."""

@@ -31,7 +31,13 @@ from typing import Any
 import msgspec
 
 from node.algo import ExecutorServices
-from node.messages import Message, SliceCompleted, SubmitParentOrder, TradeTick
+from node.messages import (
+    CompleteParentOrder,
+    Message,
+    SliceCompleted,
+    SubmitParentOrder,
+    TradeTick,
+)
 from tradenode_algos.base import AlgoExecutor, check_slippage
 
 _CHECK = "bracket.check"
@@ -172,12 +178,25 @@ class BracketExecutor(AlgoExecutor):
         """A halt cancels the take-profit with every open order: post it again on resuming;
         a triggered stop waits out the halt and sweeps at once on the resume."""
         super().on_trading_state(state, reason)
-        if state == "halted" or self.open_slices():
+        if state == "halted" or self.open_slices() or self.completing is not None:
             return
         if self.triggered is None:
             self._post_take_profit()
         else:
             self._sweep()
+
+    def on_complete(self, command: CompleteParentOrder) -> None:
+        """Close the position now, guarded on the mid now (a bracket may have waited for hours
+        since its arrival); once the stop has triggered it is already doing that, on its own
+        widening guard, and a completion would only narrow it: refused."""
+        if self.triggered is not None:
+            self.refuse_completion(f"its stop-loss is taking the position out ({self.triggered})")
+            return
+        if self.completing is not None:
+            self.refuse_completion("the parent order is already completing")
+            return
+        why = f"completed on demand ({command.reason or 'no reason given'})"
+        self.complete_now(self.mid(), command.max_slippage_bps, why, why)
 
     # -- the stop -------------------------------------------------------------------------------
 

@@ -10,7 +10,9 @@ import pytest
 from algos_support import BINANCE, AlgoNode, D, check_report, guard, node_config
 
 from node.messages import (
+    CompleteParentOrder,
     HaltTrading,
+    ParentCompleteRejected,
     ParentOrderCompleted,
     ResumeTrading,
     SubmitOrder,
@@ -141,3 +143,45 @@ def test_the_stop_s_params_are_checked(tmp_path, plugins):
     reasons = " ".join(getattr(m, "reason", "") for m in rows)
     assert "stop_widen_bps must be in [0, 10000] bps" in reasons
     assert "stop_max_slippage_bps must be >= max_slippage_bps (0.5)" in reasons
+
+
+def test_completing_a_bracket_closes_it_at_the_mid_now_but_never_narrows_a_working_stop(
+    tmp_path, plugins
+):
+    """Before its stop triggers, completing a bracket takes the position out guarded on the mid
+    at the request (a bracket may have waited for hours since its arrival); once the stop works
+    the position out on its own widening guard, a completion is refused, saying so."""
+    node = binance(tmp_path / "before", plugins)
+    try:
+        far = {"stop_price": "50000", "take_profit_price": "70000"}
+        node.submit("c", "sell", "0.5", "bracket", params=far)
+        node.run_for(30)
+        asked = node.now
+        node.node.runtime.send(
+            "execution",
+            CompleteParentOrder(parent_id="c", max_slippage_bps=D(20), reason="flat", ts=asked),
+        )
+        done = node.run_until_done("c", limit_s=10)
+        view = node.view("c")
+    finally:
+        node.close()
+    assert done.status == "filled" and done.reason == "completed on demand (flat)"
+    [take] = [s for s in view.slices if s.urgency == "take"]
+    assert take.limit_price == guard("sell", view.mid_at(take), D(20))
+    assert take.ts >= asked
+
+    node = binance(tmp_path / "triggered", plugins)
+    try:
+        node.submit("b", "sell", str(QUANTITY), "bracket", params=stop_params())
+        while not [s for s in node.view("b").slices if s.urgency == "take"]:
+            node.run_for(0.01)  # until the stop's first sweep, which leaves most of it
+        node.node.runtime.send(
+            "execution", CompleteParentOrder(parent_id="b", max_slippage_bps=D(1), ts=node.now)
+        )
+        node.run_for(0.01)
+        [refused] = node.rows("b", ParentCompleteRejected)
+        done = node.run_until_done("b", limit_s=400)
+    finally:
+        node.close()
+    assert refused.reason.startswith("its stop-loss is taking the position out (")
+    assert done.status == "filled" and "on demand" not in done.reason

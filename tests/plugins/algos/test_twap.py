@@ -27,8 +27,10 @@ from node.messages import (
     CancelParentOrder,
     CompleteParentOrder,
     ComponentRestarted,
+    HaltTrading,
     OrderCanceled,
     ParentCompleteRejected,
+    ResumeTrading,
     SliceRouted,
 )
 from node.plugins import load_plugins
@@ -275,6 +277,48 @@ def test_an_executor_rebuilt_after_a_failure_keeps_the_original_schedule(tmp_pat
     assert view.completed.status == "filled"
     assert sum(f.quantity for f in view.fills) == D("1.5")
     check_report(view, D("1.5"))
+
+
+class _CrashAtSlice3(TwapExecutor):
+    """As ``_CrashOnce``, with a flag of its own."""
+
+    crashed = False
+
+    def on_algo_timer(self, name, payload):
+        if name == "slice.start" and payload == 2 and not _CrashAtSlice3.crashed:
+            _CrashAtSlice3.crashed = True
+            raise RuntimeError("injected fault")
+        super().on_algo_timer(name, payload)
+
+
+def test_a_completion_refused_while_waiting_is_not_carried_out_by_a_rebuild(tmp_path):
+    """Asked to complete while it waits out a halt, the parent is refused (it has not started:
+    cancel it instead). The request is journaled under its id all the same; the executor
+    rebuilt after a fault later must not read it as its own and sweep the rest at once: it
+    keeps its schedule."""
+    plugins = load_plugins()
+    plugins.algos.add("twap-crash", _CrashAtSlice3, TwapParams)
+    node = binance(tmp_path, plugins)
+    runtime = node.node.runtime
+    try:
+        runtime.send("risk", HaltTrading(reason="before the open", ts=node.now))
+        node.run_for(0.1)
+        node.submit("w", "buy", "2", "twap-crash", params={"duration_s": 120, "slices": 6})
+        node.run_for(0.1)
+        runtime.send(
+            "execution", CompleteParentOrder(parent_id="w", max_slippage_bps=D(30), ts=node.now)
+        )
+        node.run_for(0.1)
+        [refused] = node.rows("w", ParentCompleteRejected)
+        runtime.send("risk", ResumeTrading(reason="open", ts=node.now))
+        done = node.run_until_done("w", limit_s=200)
+        view = node.view("w")
+    finally:
+        node.close()
+    assert refused.reason == "parent order has not started (it is waiting): cancel it instead"
+    assert _CrashAtSlice3.crashed
+    assert done.status == "filled" and "on demand" not in done.reason
+    assert done.ts - view.accepted.ts >= 100 * NS  # it ran its schedule, not one sweep
 
 
 def test_a_randomised_schedule_is_reproducible_and_stays_in_bounds():
