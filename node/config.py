@@ -67,6 +67,8 @@ def secret(env: str) -> Secret:
 
 #: beyond any real price or quantity, and past what the router's float kernel carries
 MAX_AMOUNT = Decimal("1e15")
+#: the latest an order may be sent after start: a replay steps through every second of the wait
+MAX_AFTER_MS = 86_400_000
 
 
 class _Strict(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -163,8 +165,11 @@ class OrderSpec(_Strict):
             raise ValueError(
                 f"limit_price must be a finite number > 0 and below 1e15, got {self.limit_price}"
             )
-        if not (math.isfinite(self.after_ms) and self.after_ms >= 0):
-            raise ValueError(f"after_ms must be a finite number >= 0, got {self.after_ms}")
+        if not (math.isfinite(self.after_ms) and 0 <= self.after_ms <= MAX_AFTER_MS):
+            raise ValueError(
+                f"after_ms must be a finite number in [0, {MAX_AFTER_MS}] (a day), "
+                f"got {self.after_ms}"
+            )
 
 
 class VenueEntry(msgspec.Struct, frozen=True, kw_only=True):
@@ -326,7 +331,11 @@ def load_config(path: str | Path, plugins: Plugins) -> NodeConfig:
         except RegistrationError as exc:
             problems.append(f"{file}: {key}.plugin: {exc}")
             continue
-        problems.extend(f"{file}: {line}" for line in cls.check_config(name, settings, config_dir))
+        try:
+            found = cls.check_config(name, settings, config_dir)
+        except OSError as exc:  # a path the file system refuses (a name too long …)
+            found = [f"{key}: cannot check its files: {exc.strerror or exc}"]
+        problems.extend(f"{file}: {line}" for line in found)
         declared[name] = cls.declared_instruments(name, settings)
 
     problems.extend(_check_orders(file, orders, raw_venues, declared, plugins))

@@ -8,6 +8,7 @@ Each line names the key path as written in the file and what was expected there.
 from __future__ import annotations
 
 import copy
+import decimal
 import re
 from typing import Any
 
@@ -18,6 +19,7 @@ _UNKNOWN = re.compile(r"Object contains unknown field `(.+)`")
 _MISSING = re.compile(r"Object missing required field `(.+)`")
 _SEGMENT = re.compile(r"\.([^.\[]+)|\[(\d+|\.\.\.)\]")
 _MAX_PROBLEMS = 50
+_NAN = re.compile(r"[+-]?s?nan\d*", re.IGNORECASE)
 
 
 def _segments(path: str) -> list[str | int]:
@@ -92,6 +94,31 @@ def _set_aside(data: Any, segments: list[str | int]) -> bool:
     return False
 
 
+def _key(prefix: str, segments: list[str | int]) -> str:
+    path = "".join(f"[{s}]" if isinstance(s, int) else f".{s}" for s in segments)
+    return f"{prefix}{path}".strip(".") or "(top level)"
+
+
+def _nan_at(work: Any, path: list[str | int] | None = None) -> list[str | int] | None:
+    """The path of the first NaN in ``work`` (a float nan or a string Decimal reads as NaN)."""
+    path = path or []
+    if isinstance(work, dict):
+        items: Any = work.items()
+    elif isinstance(work, list):
+        items = enumerate(work)
+    else:
+        if isinstance(work, float) and work != work:
+            return path
+        if isinstance(work, str) and _NAN.fullmatch(work.strip()):
+            return path
+        return None
+    for name, item in items:
+        found = _nan_at(item, [*path, name])
+        if found is not None:
+            return found
+    return None
+
+
 def convert_all(data: Any, cls: Any, prefix: str) -> tuple[Any, list[str]]:
     """Convert ``data`` to ``cls``; on failure, ``(None, every problem found)``."""
     problems: list[str] = []
@@ -100,6 +127,17 @@ def convert_all(data: Any, cls: Any, prefix: str) -> tuple[Any, list[str]]:
     while len(problems) < _MAX_PROBLEMS:
         try:
             value = msgspec.convert(work, cls, strict=False)
+        except decimal.InvalidOperation:
+            # a NaN compared in a struct's checks: name the key that holds it
+            segments = _nan_at(work)
+            if segments is None:
+                problems.append(f"{prefix or '(top level)'}: not a number (NaN)")
+                break
+            key = _key(prefix, segments)
+            problems.append(f"{key}: must be a finite number, got NaN")
+            if not _set_aside(work, segments):
+                break
+            removed.add(key)
         except msgspec.ValidationError as exc:
             key, what, segments = describe(exc, prefix, cls)
             missing = _MISSING.match(what)

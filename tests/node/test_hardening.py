@@ -135,6 +135,71 @@ BAD = {
         "is also orders[0]",
     ),
     "negative after_ms": (dict(orders=[dict(after=-5)]), "orders[0]", "after_ms must be"),
+    "order sent a lifetime after start": (
+        dict(orders=[dict(after="1e30")]),
+        "orders[0]",
+        "after_ms must be a finite number in [0, 86400000]",
+    ),
+    "sim execution delay of years": (
+        dict(extra="", fee='25"\nexecution_delay_ms = 1e12\nmaker_fee_bps = "0'),
+        "venues.bitstamp",
+        "execution_delay_ms must be a number of ms in [0, 60000]",
+    ),
+    "balance finer than any ledger": (
+        dict(usd="1e-400"),
+        "venues.bitstamp",
+        "balances.USD must have at most 18 decimal places",
+    ),
+    "tick finer than prices divide by": (
+        dict(tick="1e-30"),
+        "venues.bitstamp.symbols",
+        "tick_size must have at most 12 decimal places",
+    ),
+    "NaN daily loss": (
+        dict(extra='[risk]\nmax_daily_loss = "NaN"\n'),
+        "risk.max_daily_loss",
+        "must be a finite number, got NaN",
+    ),
+    "NaN risk check limit": (
+        dict(extra="[risk.checks.max_order_notional]\nmax_notional = nan\n"),
+        "risk.checks.max_order_notional.max_notional",
+        "must be a finite number, got NaN",
+    ),
+    "risk check that is not a table": (
+        dict(extra="[risk.checks]\ninstrument = 5\n"),
+        "risk.checks",
+        "Expected `object`, got `int`",
+    ),
+    "balance that is not a number": (
+        dict(usd="abc"),
+        "venues.bitstamp.balances",
+        "Invalid decimal string",
+    ),
+    "data file name too long": (
+        dict(file="x" * 300),
+        "venues.bitstamp",
+        "files[0]: file name too long",
+    ),
+    "vwap bars file name too long": (
+        dict(
+            orders=[
+                dict(
+                    limit='algo = "vwap"\nparams = { duration_s = 60, slices = 4, bars = "%s" }'
+                    % ("x" * 300)
+                )
+            ]
+        ),
+        "orders[0].params",
+        "bars: no such file",
+    ),
+    "ccxt exchange id too long": (
+        dict(
+            extra='[venues.x]\nplugin = "ccxt"\nexchange = "%s"\nsymbols = ["BTC/USD"]\n'
+            % ("x" * 300)
+        ),
+        "venues.x",
+        "exchange must be a ccxt exchange id",
+    ),
 }
 
 

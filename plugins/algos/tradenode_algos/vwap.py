@@ -45,6 +45,13 @@ _BARS_TIMEOUT = "bars.timeout"
 _DAY_NS = 86_400_000_000_000
 
 
+def _is_file(name: str) -> bool:
+    try:
+        return Path(name).is_file()
+    except OSError:  # a name too long for the file system names no file
+        return False
+
+
 class VwapParams(ScheduleParams, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """``ScheduleParams`` plus where the volume profile comes from and the participation cap.
 
@@ -64,7 +71,7 @@ class VwapParams(ScheduleParams, frozen=True, kw_only=True, forbid_unknown_field
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.bars not in (BUNDLED, VENUE) and not Path(self.bars).is_file():
+        if self.bars not in (BUNDLED, VENUE) and not _is_file(self.bars):
             raise ValueError(f"bars: no such file {self.bars}")
         if self.bars_venue is not None and self.bars != VENUE:
             raise ValueError(f'bars_venue goes with bars = "venue", not bars = {self.bars!r}')

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 import msgspec
 
-_EXCHANGE_ID = re.compile(r"[a-z][a-z0-9_]*")
+_EXCHANGE_ID = re.compile(r"[a-z][a-z0-9_]{0,63}")
 _URL = re.compile(r"https?://[^/\s]+")
 
 

@@ -22,9 +22,12 @@ PACKAGED_PREFIX = "sim:"
 MAX_AMOUNT = Decimal("1e15")
 
 
-def _finite(name: str, value: Decimal) -> None:
+def _finite(name: str, value: Decimal, places: int = 18) -> None:
     if not value.is_finite() or abs(value) >= MAX_AMOUNT:
         raise ValueError(f"{name} must be a finite number below {MAX_AMOUNT:.0e}, got {value}")
+    # finer than this and sums or tick divisions run past the exact decimal context at run time
+    if value and -value.normalize().as_tuple().exponent > places:
+        raise ValueError(f"{name} must have at most {places} decimal places, got {value}")
 
 
 def _positive(name: str, value: Decimal) -> None:
@@ -48,6 +51,8 @@ class InstrumentSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     venue_symbol: str | None = None
 
     def __post_init__(self) -> None:
+        _finite("tick_size", self.tick_size, places=12)
+        _finite("lot_size", self.lot_size, places=12)
         _positive("tick_size", self.tick_size)
         _positive("lot_size", self.lot_size)
         _not_negative("min_quantity", self.min_quantity)
@@ -89,6 +94,9 @@ class SimVenueConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     def __post_init__(self) -> None:
         if not self.files:
             raise ValueError("files must name at least one recorded file")
+        for i, name in enumerate(self.files):
+            if len(name.encode()) > 4095 or any(len(p.encode()) > 255 for p in Path(name).parts):
+                raise ValueError(f"files[{i}]: file name too long ({len(name)} characters)")
         if not self.symbols:
             raise ValueError("symbols must name at least one instrument")
         for symbol in self.symbols:
@@ -107,8 +115,8 @@ class SimVenueConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
         _not_negative("slippage_bps", self.slippage_bps)
         for name in ("execution_delay_ms", "cancel_delay_ms"):
             value = getattr(self, name)
-            if not (math.isfinite(value) and value >= 0):
-                raise ValueError(f"{name} must be a finite number >= 0, got {value}")
+            if not (math.isfinite(value) and 0 <= value <= 60_000):
+                raise ValueError(f"{name} must be a number of ms in [0, 60000], got {value}")
         if not (math.isfinite(self.replay_speed) and self.replay_speed > 0):
             raise ValueError(f"replay_speed must be > 0, got {self.replay_speed}")
 
