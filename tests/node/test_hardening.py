@@ -140,6 +140,11 @@ BAD = {
         "orders[0]",
         "after_ms must be a finite number in [0, 86400000]",
     ),
+    "a venue the recording has no books of": (
+        dict(fee='25"\nsource_venue = "kraken"\nmaker_fee_bps = "0'),
+        "venues.bitstamp.source_venue",
+        "no 'kraken' books in the recording (it has binance, bitfinex",
+    ),
     "sim execution delay of years": (
         dict(extra="", fee='25"\nexecution_delay_ms = 1e12\nmaker_fee_bps = "0'),
         "venues.bitstamp",

@@ -54,7 +54,8 @@ from node.venue import Venue, VenueSetup
 from tradenode_sim.config import SimVenueConfig
 from tradenode_sim.matching import Execution, PricingModel, RestingOrder, SymbolBook
 from tradenode_sim.recordings import read_recording
-from tradenode_sim.sources.order_graph import load_order_graph
+from tradenode_sim.sources.errors import SourceError
+from tradenode_sim.sources.order_graph import load_order_graph, order_graph_books
 
 _BPS = Decimal("0.0001")
 _MS = 1_000_000
@@ -129,6 +130,27 @@ class _SimState(msgspec.Struct):
     next_trade: int
 
 
+def _order_graph_problems(name: str, config: SimVenueConfig, paths: list[Path]) -> list[str]:
+    """Every configured symbol has a book of the venue it is read for in the recording."""
+    try:
+        books = set().union(*(order_graph_books(p) for p in paths))
+    except SourceError as exc:
+        return [f"venues.{name}.files: {exc}"]
+    wanted = config.source_venue or name
+    held = sorted({venue for venue, _ in books})
+    if wanted not in held:
+        key = "source_venue" if config.source_venue else "source_venue (unset: the venue's name)"
+        return [
+            f"venues.{name}.{key}: no {wanted!r} books in the recording (it has "
+            f"{', '.join(held) or 'none'})"
+        ]
+    return [
+        f"venues.{name}.symbols.{symbol}: no {wanted} {symbol} book in the recording"
+        for symbol in config.symbols
+        if (wanted, symbol) not in books
+    ]
+
+
 class SimVenue(Venue):
     """One simulated exchange account."""
 
@@ -176,11 +198,14 @@ class SimVenue(Venue):
     @classmethod
     def check_config(cls, name: str, config: SimVenueConfig, config_dir: Path) -> list[str]:
         problems = []
-        for i, path in enumerate(config.paths(config_dir)):
+        paths = config.paths(config_dir)
+        for i, path in enumerate(paths):
             if not path.is_file():
                 problems.append(f"venues.{name}.files[{i}]: no such file {path}")
         if config.source != "order-graph" and len(config.symbols) != 1:
             problems.append(f"venues.{name}.symbols: a {config.source} source carries one symbol")
+        if config.source == "order-graph" and not problems:
+            problems.extend(_order_graph_problems(name, config, paths))
         return problems
 
     @classmethod

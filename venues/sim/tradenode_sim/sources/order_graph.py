@@ -52,6 +52,23 @@ def _exact(r: _Rational, path: Path, what: str) -> Decimal:
     return Decimal(r.numerator * (10**scale // r.denominator)).scaleb(-scale)
 
 
+class _Header(msgspec.Struct):
+    venue: str
+    base: str
+    quote: str
+
+
+def order_graph_books(path: str | Path) -> set[tuple[str, str]]:
+    """The (venue, ``BASE/QUOTE``) books the file holds, without reading their levels (what
+    ``tradenode check`` asks of it)."""
+    path = Path(path)
+    try:
+        books = msgspec.json.decode(path.read_bytes(), type=list[_Header])
+    except msgspec.DecodeError as exc:
+        raise SourceError(path, None, f"not an order-graph book file: {exc}") from None
+    return {(b.venue, f"{b.base}/{b.quote}") for b in books}
+
+
 def load_order_graph(path: str | Path) -> list[BookSnapshot]:
     """Every book in the file, as snapshots at ts 0 with symbol ``BASE/QUOTE``, best level first."""
     path = Path(path)
