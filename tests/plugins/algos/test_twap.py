@@ -238,22 +238,27 @@ def test_twap_across_four_venues_takes_each_slice_through_the_router(tmp_path, p
     check_report(view, D(20))
 
 
-class _CrashOnce(TwapExecutor):
-    """Fault injection: the executor raises once at the start of slice 3, as a bug would; the
-    supervisor rebuilds it from the journal (a TwapExecutor in every other respect)."""
+def _crashing_twap() -> type[TwapExecutor]:
+    """Fault injection: a TWAP executor that raises once at the start of slice 3, as a bug
+    would; the supervisor rebuilds it from the journal (a TwapExecutor in every other respect).
+    ``crashed`` says it did."""
 
-    crashed = False
+    class CrashOnce(TwapExecutor):
+        crashed = False
 
-    def on_algo_timer(self, name, payload):
-        if name == "slice.start" and payload == 2 and not _CrashOnce.crashed:
-            _CrashOnce.crashed = True
-            raise RuntimeError("injected fault")
-        super().on_algo_timer(name, payload)
+        def on_algo_timer(self, name, payload):
+            if name == "slice.start" and payload == 2 and not CrashOnce.crashed:
+                CrashOnce.crashed = True
+                raise RuntimeError("injected fault")
+            super().on_algo_timer(name, payload)
+
+    return CrashOnce
 
 
 def test_an_executor_rebuilt_after_a_failure_keeps_the_original_schedule(tmp_path):
     plugins = load_plugins()
-    plugins.algos.add("twap-crash", _CrashOnce, TwapParams)
+    crashing = _crashing_twap()
+    plugins.algos.add("twap-crash", crashing, TwapParams)
     node = binance(tmp_path, plugins)
     try:
         node.submit("r", "buy", "1.5", "twap-crash", params={"duration_s": 60, "slices": 6})
@@ -262,7 +267,7 @@ def test_an_executor_rebuilt_after_a_failure_keeps_the_original_schedule(tmp_pat
         restarted = [m for m in node.node.journal.messages() if isinstance(m, ComponentRestarted)]
     finally:
         node.close()
-    assert _CrashOnce.crashed and [m.component for m in restarted] == ["exec.r"]
+    assert crashing.crashed and [m.component for m in restarted] == ["exec.r"]
     start = view.accepted.ts
     off_schedule = []
     for s in view.slices:  # on the original schedule (10 s slices, taken at 8 s) ...
@@ -279,25 +284,14 @@ def test_an_executor_rebuilt_after_a_failure_keeps_the_original_schedule(tmp_pat
     check_report(view, D("1.5"))
 
 
-class _CrashAtSlice3(TwapExecutor):
-    """As ``_CrashOnce``, with a flag of its own."""
-
-    crashed = False
-
-    def on_algo_timer(self, name, payload):
-        if name == "slice.start" and payload == 2 and not _CrashAtSlice3.crashed:
-            _CrashAtSlice3.crashed = True
-            raise RuntimeError("injected fault")
-        super().on_algo_timer(name, payload)
-
-
 def test_a_completion_refused_while_waiting_is_not_carried_out_by_a_rebuild(tmp_path):
     """Asked to complete while it waits out a halt, the parent is refused (it has not started:
     cancel it instead). The request is journaled under its id all the same; the executor
     rebuilt after a fault later must not read it as its own and sweep the rest at once: it
     keeps its schedule."""
     plugins = load_plugins()
-    plugins.algos.add("twap-crash", _CrashAtSlice3, TwapParams)
+    crashing = _crashing_twap()
+    plugins.algos.add("twap-crash", crashing, TwapParams)
     node = binance(tmp_path, plugins)
     runtime = node.node.runtime
     try:
@@ -316,7 +310,7 @@ def test_a_completion_refused_while_waiting_is_not_carried_out_by_a_rebuild(tmp_
     finally:
         node.close()
     assert refused.reason == "parent order has not started (it is waiting): cancel it instead"
-    assert _CrashAtSlice3.crashed
+    assert crashing.crashed
     assert done.status == "filled" and "on demand" not in done.reason
     assert done.ts - view.accepted.ts >= 100 * NS  # it ran its schedule, not one sweep
 
