@@ -27,6 +27,7 @@ SIM_VENUE = """
 [venues.{name}]
 plugin = "sim"
 source = "order-graph"
+source_venue = "bitstamp"
 files = ["sim:order-graph/run1-1.json"]
 symbols."BTC/USD" = {{ tick_size = "0.01", lot_size = "0.00000001" }}
 """
@@ -150,9 +151,9 @@ def test_unknown_plugin_lists_the_known_ones(tmp_path, plugins):
 def test_two_venues_with_one_name(tmp_path, plugins):
     text = NODE + SIM_VENUE.format(name="a") + SIM_VENUE.format(name='"a"')
     file, found = problems(tmp_path, plugins, text)
-    # [venues.a] is on line 4, the second header (quoted, same name) on line 10
+    # [venues.a] is on line 4, the second header (quoted, same name) on line 11
     assert found == [
-        f"{file}:10: venues.a: two venues named 'a' (first at line 4); "
+        f"{file}:11: venues.a: two venues named 'a' (first at line 4); "
         "each venue needs its own name"
     ]
 
