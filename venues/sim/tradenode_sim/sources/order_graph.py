@@ -7,6 +7,7 @@ snapshot at time 0.
 
 from __future__ import annotations
 
+import functools
 from decimal import Decimal
 from pathlib import Path
 
@@ -58,15 +59,21 @@ class _Header(msgspec.Struct):
     quote: str
 
 
-def order_graph_books(path: str | Path) -> set[tuple[str, str]]:
+def order_graph_books(path: str | Path) -> frozenset[tuple[str, str]]:
     """The (venue, ``BASE/QUOTE``) books the file holds, without reading their levels (what
-    ``tradenode check`` asks of it)."""
+    ``tradenode check`` asks of it, once per file however many venues read it)."""
     path = Path(path)
+    stat = path.stat()
+    return _books(path, stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=16)
+def _books(path: Path, mtime_ns: int, size: int) -> frozenset[tuple[str, str]]:
     try:
         books = msgspec.json.decode(path.read_bytes(), type=list[_Header])
     except msgspec.DecodeError as exc:
         raise SourceError(path, None, f"not an order-graph book file: {exc}") from None
-    return {(b.venue, f"{b.base}/{b.quote}") for b in books}
+    return frozenset((b.venue, f"{b.base}/{b.quote}") for b in books)
 
 
 def load_order_graph(path: str | Path) -> list[BookSnapshot]:
