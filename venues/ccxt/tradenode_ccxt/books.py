@@ -16,7 +16,10 @@ from node.messages import BookDeltas, BookLevel, BookSnapshot
 from tradenode_ccxt.convert import ZERO as _ZERO
 from tradenode_ccxt.convert import dec
 
-_MAX_CACHED_PRICES = 100_000
+#: prices recur near the top of a book; past this many the cache starts again (each entry, a
+#: float and its Decimal, is ~150 bytes: a few MiB per symbol at most, on a live node that runs
+#: for weeks while the price wanders)
+_MAX_CACHED_PRICES = 20_000
 
 
 class BookFeed:
