@@ -64,6 +64,7 @@ from node.messages import (
 )
 from node.portfolio import ZERO
 from node.recent import Recent
+from node.venue import adopted_order
 
 log = logging.getLogger("tradenode.reconcile")
 
@@ -133,7 +134,7 @@ class Reconciler(Component):
         elif cls is OrderAdopted:
             report = message.order  # type: ignore[attr-defined]
             self.known_ids.add(report.client_order_id)
-            self.open[report.client_order_id] = _Order(_as_order(message.venue, report))  # type: ignore[attr-defined]
+            self.open[report.client_order_id] = _Order(adopted_order(message.venue, report))  # type: ignore[attr-defined]
         elif cls in FILL_TYPES:
             fill = message
             tracked = self.open.get(fill.client_order_id)  # type: ignore[attr-defined]
@@ -419,15 +420,3 @@ class Reconciler(Component):
         self.ctx.publish(
             InstrumentHalted(venue=venue, symbol=symbol, reason=reason, ts=self.ctx.now())
         )
-
-
-def _as_order(venue: str, report: OrderStatusReport) -> SubmitOrder:
-    return SubmitOrder(
-        client_order_id=report.client_order_id,
-        venue=venue,
-        symbol=report.symbol,
-        side=report.side,
-        quantity=report.quantity,
-        limit_price=report.limit_price,
-        ts=report.ts,
-    )

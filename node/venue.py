@@ -45,6 +45,7 @@ from node.messages import (
     OrderFilled,
     OrderPartiallyFilled,
     OrderRejected,
+    OrderStatusReport,
     ReconcileVenue,
     Side,
     SubmitOrder,
@@ -57,6 +58,32 @@ from node.messages import (
 from node.runtime.base import describe_error
 
 log = logging.getLogger("tradenode.venue")
+
+
+def aggressor(price: Decimal, bid: Decimal | None, ask: Decimal | None) -> Side:
+    """Who took liquidity in a trade whose feed does not say, by where it printed against the
+    quote: at or above the ask a buyer, at or below the bid a seller, inside the spread the
+    nearer side (a buyer without a quote)."""
+    if ask is not None and price >= ask:
+        return "buy"
+    if bid is not None and price <= bid:
+        return "sell"
+    if bid is not None and ask is not None:
+        return "buy" if price * 2 >= bid + ask else "sell"
+    return "buy"
+
+
+def adopted_order(venue: str, report: OrderStatusReport) -> SubmitOrder:
+    """The order a venue reports and the journal never sent, as the node records it."""
+    return SubmitOrder(
+        client_order_id=report.client_order_id,
+        venue=venue,
+        symbol=report.symbol,
+        side=report.side,
+        quantity=report.quantity,
+        limit_price=report.limit_price,
+        ts=report.ts,
+    )
 
 
 def venue_address(name: str) -> str:

@@ -146,6 +146,15 @@ def print_earlier_orders(node: Any, config: str) -> None:
         )
 
 
+def _demo_journal(path: str | None) -> tuple[Path, tempfile.TemporaryDirectory[str] | None]:
+    """The demo's journal: ``--journal`` if given, else one in a temporary folder (returned too,
+    so it lives as long as the caller holds it)."""
+    if path:
+        return Path(path), None
+    tmp = tempfile.TemporaryDirectory(prefix="tradenode-demo-")
+    return Path(tmp.name) / "demo.journal.sqlite", tmp
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from node.node import Node
     from node.report import print_demo_report
@@ -153,12 +162,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if args.serve:
         return _serve_demo(args)
     config, plugins = load(str(demo_config_path()))
-    tmp = None
-    if args.journal:
-        journal_path = Path(args.journal)
-    else:
-        tmp = tempfile.TemporaryDirectory(prefix="tradenode-demo-")
-        journal_path = Path(tmp.name) / "demo.journal.sqlite"
+    journal_path, tmp = _demo_journal(args.journal)
     node = Node(config, plugins, journal_path=journal_path, runtime_kind="replay")
     before = node.journal.last_seq
     node.start()
@@ -217,12 +221,7 @@ def _serve_demo(args: argparse.Namespace) -> int:
         raise UserError("--speed and --duration must be > 0")
     config, plugins = load(str(demo_config_path()))
     config = serve_config(config, plugins, args.port, args.speed, args.duration)
-    tmp = None
-    if args.journal:
-        journal_path = Path(args.journal)
-    else:
-        tmp = tempfile.TemporaryDirectory(prefix="tradenode-demo-")
-        journal_path = Path(tmp.name) / "demo.journal.sqlite"
+    journal_path, tmp = _demo_journal(args.journal)
     node = Node(config, plugins, journal_path=journal_path, runtime_kind="live")
     before = node.journal.last_seq
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -42,7 +42,6 @@ from node.messages import (
     CancelOrder,
     Instrument,
     ReconcileVenue,
-    Side,
     SubmitOrder,
     TimerFired,
     TradeTick,
@@ -50,7 +49,7 @@ from node.messages import (
     VenueReconciled,
 )
 from node.runtime.base import describe_error
-from node.venue import VenueSetup
+from node.venue import VenueSetup, aggressor
 from node.venue_loop import AsyncVenue
 from tradenode_alpaca.config import AlpacaConfig
 from tradenode_alpaca.instruments import QUOTE, stock_instrument, tick_for
@@ -688,14 +687,14 @@ class AlpacaVenue(AsyncVenue):
             self._check_bands([symbol])
         elif kind == "t" and message.get("p"):
             price = Decimal(str(message["p"]))
-            aggressor = _aggressor(price, *self.book(symbol).top())
+            taker = aggressor(price, *self.book(symbol).top())
             self.ctx.publish(
                 TradeTick(
                     venue=self.venue,
                     symbol=symbol,
                     price=price,
                     size=Decimal(str(message.get("s", 0))),
-                    aggressor=aggressor,
+                    aggressor=taker,
                     trade_id=str(message.get("i", "")),
                     ts=now,
                 )
@@ -740,18 +739,6 @@ class AlpacaVenue(AsyncVenue):
         if self.up and (clock is None or clock.stale(self.config.clock_refresh_s)):
             self.run_async(self._market_clock(), failed=lambda exc: None)
         self.ctx.schedule(_HOUSEKEEPING_NS, _HOUSEKEEPING, background=True)
-
-
-def _aggressor(price: Decimal, bid: Decimal | None, ask: Decimal | None) -> Side:
-    """Who took liquidity, by where the trade printed against the quote (the stream does not
-    say): at or above the ask a buyer, at or below the bid a seller, inside by the nearer side."""
-    if ask is not None and price >= ask:
-        return "buy"
-    if bid is not None and price <= bid:
-        return "sell"
-    if bid is not None and ask is not None:
-        return "buy" if price * 2 >= bid + ask else "sell"
-    return "buy"
 
 
 def _definite(status: int) -> bool:

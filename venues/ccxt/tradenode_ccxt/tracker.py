@@ -38,6 +38,7 @@ from node.messages import (
     SubmitOrder,
     VenueReconciled,
 )
+from node.venue import adopted_order
 from tradenode_ccxt.convert import STATUSES, ZERO, MalformedReply, dec, ms_to_ns, side_of, trade_fee
 
 #: trades of an order id not known yet are kept this long for the order to show up
@@ -296,17 +297,7 @@ class OrderTracker:
         return self.orders.get(cid) if cid else None
 
     def _adopt(self, report: OrderStatusReport) -> None:
-        tracked = self.add(
-            SubmitOrder(
-                client_order_id=report.client_order_id,
-                venue=self.venue,
-                symbol=report.symbol,
-                side=report.side,
-                quantity=report.quantity,
-                limit_price=report.limit_price,
-                ts=report.ts,
-            )
-        )
+        tracked = self.add(adopted_order(self.venue, report))
         tracked.accepted = True
         self._set_venue_id(tracked, report.venue_order_id)
 

@@ -165,21 +165,7 @@ class CcxtVenue(AsyncVenue):
     def publish_events(self, events: list[Event]) -> None:
         for event in events:
             if isinstance(event, Filled):
-                self.filled(
-                    client_order_id=event.client_order_id,
-                    venue_order_id=event.venue_order_id,
-                    trade_id=event.trade_id,
-                    symbol=event.symbol,
-                    side=event.side,
-                    price=event.price,
-                    quantity=event.quantity,
-                    fee=event.fee,
-                    fee_currency=event.fee_currency,
-                    liquidity=event.liquidity,
-                    cumulative_quantity=event.cumulative_quantity,
-                    leaves_quantity=event.leaves_quantity,
-                    ts=event.ts,
-                )
+                self.filled(**vars(event))  # ``Filled`` holds exactly ``filled``'s arguments
             elif isinstance(event, Accepted):
                 self.accepted(event.client_order_id, event.venue_order_id)
             elif isinstance(event, Closed):

@@ -45,7 +45,6 @@ from node.messages import (
     OrderStatusReport,
     PositionReport,
     ReconcileVenue,
-    Side,
     SubmitOrder,
     TimerFired,
     TradeTick,
@@ -53,7 +52,7 @@ from node.messages import (
     VenueReconciled,
 )
 from node.runtime.base import describe_error
-from node.venue import VenueSetup
+from node.venue import VenueSetup, adopted_order, aggressor
 from node.venue_loop import AsyncVenue
 from tradenode_ib import codes
 from tradenode_ib.config import IbVenueConfig
@@ -128,7 +127,9 @@ class IbVenue(AsyncVenue):
             if getattr(m, "venue", None) != self.venue:
                 continue
             if isinstance(m, OrderAdopted):
-                self.orders[m.order.client_order_id] = TrackedOrder(_adopted(self.venue, m.order))
+                self.orders[m.order.client_order_id] = TrackedOrder(
+                    adopted_order(self.venue, m.order)
+                )
                 continue
             tracked = self.orders.get(getattr(m, "client_order_id", ""))
             if tracked is None:
@@ -251,7 +252,7 @@ class IbVenue(AsyncVenue):
                         symbol=symbol,
                         price=price,
                         size=size,
-                        aggressor=_aggressor(price, *book.top()),
+                        aggressor=aggressor(price, *book.top()),
                         ts=now,
                     )
                 )
@@ -602,7 +603,7 @@ class IbVenue(AsyncVenue):
                 continue
             # an order of this client id the node never sent: the reconciler adopts it
             report = status_report(ref, None, ib_order, ib_order.filled, now)
-            tracked = self.orders[ref] = TrackedOrder(_adopted(self.venue, report))
+            tracked = self.orders[ref] = TrackedOrder(adopted_order(self.venue, report))
             tracked.last, tracked.accepted = ib_order, True
             asked.add(ref)
             open_orders.append(report)
@@ -780,27 +781,3 @@ def _fill_report(ref: str, tracked: TrackedOrder, e: ExecutionSnapshot) -> FillR
         liquidity=e.liquidity,
         ts=e.ts,
     )
-
-
-def _adopted(venue: str, report: OrderStatusReport) -> SubmitOrder:
-    return SubmitOrder(
-        client_order_id=report.client_order_id,
-        venue=venue,
-        symbol=report.symbol,
-        side=report.side,
-        quantity=report.quantity,
-        limit_price=report.limit_price,
-        ts=report.ts,
-    )
-
-
-def _aggressor(price: Decimal, bid: Decimal | None, ask: Decimal | None) -> Side:
-    """Who took liquidity, from the quote the trade printed against: at or above the ask a
-    buyer, at or below the bid a seller, inside the spread the nearer side."""
-    if ask is not None and price >= ask:
-        return "buy"
-    if bid is not None and price <= bid:
-        return "sell"
-    if bid is not None and ask is not None:
-        return "buy" if price * 2 >= bid + ask else "sell"
-    return "buy"

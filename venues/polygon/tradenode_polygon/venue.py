@@ -27,13 +27,12 @@ from node.messages import (
     BookSnapshot,
     CancelOrder,
     FetchBars,
-    Side,
     SubmitOrder,
     TradeTick,
     VenueCapabilities,
 )
 from node.runtime.base import describe_error
-from node.venue import VenueSetup
+from node.venue import VenueSetup, aggressor
 from node.venue_loop import AsyncVenue
 from tradenode_polygon.config import PolygonConfig
 
@@ -66,18 +65,6 @@ def _level(price: Any, size: Any) -> list[BookLevel]:
     if not price or not size:
         return []
     return [BookLevel(Decimal(price), Decimal(size))]
-
-
-def _aggressor(price: Decimal, bid: Decimal | None, ask: Decimal | None) -> Side:
-    """Polygon's trades do not say who took liquidity: at or above the ask a buyer, at or below
-    the bid a seller, inside the spread the nearer side."""
-    if ask is not None and price >= ask:
-        return "buy"
-    if bid is not None and price <= bid:
-        return "sell"
-    if bid is not None and ask is not None:
-        return "buy" if price * 2 >= bid + ask else "sell"
-    return "buy"
 
 
 class PolygonData(AsyncVenue):
@@ -169,7 +156,7 @@ class PolygonData(AsyncVenue):
                             symbol=symbol,
                             price=price,
                             size=Decimal(event.get("s", 0)),
-                            aggressor=_aggressor(price, *self.market.book(venue, symbol).top()),
+                            aggressor=aggressor(price, *self.market.book(venue, symbol).top()),
                             trade_id=str(event.get("i", "")),
                             ts=now,
                         )
