@@ -1,1 +1,2 @@
-"""Makes the shared test helpers in this folder (``recorded_books``) importable by every test."""
+"""Makes the shared test helpers in this folder (``recorded_books``, ``waiting``) importable by
+every test."""

@@ -4,10 +4,11 @@ published and its journal to read what it recorded. Every wait is bounded."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, TypeVar
+
+from waiting import wait_for as until
 
 from node.component import Envelope
 from node.config import load_config
@@ -141,22 +142,6 @@ class LiveNode:
             return list(journal.envelopes())
         finally:
             journal.close()
-
-
-def until(
-    condition: Callable[[], Any], what: str, timeout: float = WAIT_S, step: Any = None
-) -> Any:
-    """Poll ``condition`` (calling ``step`` between polls) until it is truthy; bounded."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        if step is not None:
-            step()
-        time.sleep(0.05)
 
 
 def fills_in(messages: Iterable[Message]) -> list[Fill]:

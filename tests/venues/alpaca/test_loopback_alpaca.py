@@ -34,8 +34,9 @@ from alpaca.trading.requests import (
     StopLimitOrderRequest,
     StopOrderRequest,
 )
-from alpaca_loopback_support import KEY, SECRET, wait_for
+from alpaca_loopback_support import KEY, SECRET
 from tradenode_alpaca.loopback import AlpacaLoopback, LoopbackConfig, ThreadedAlpacaLoopback
+from waiting import wait_for
 
 D = Decimal
 ET = ZoneInfo("America/New_York")

@@ -22,8 +22,9 @@ from alpaca.trading.enums import OrderSide, OrderStatus, TimeInForce
 from alpaca.trading.models import TradeUpdate
 from alpaca.trading.requests import LimitOrderRequest, MarketOrderRequest, ReplaceOrderRequest
 from alpaca.trading.stream import TradingStream
-from alpaca_loopback_support import KEY, SECRET, StreamRunner, wait_for
+from alpaca_loopback_support import KEY, SECRET, StreamRunner
 from tradenode_alpaca.loopback import ThreadedAlpacaLoopback
+from waiting import wait_for
 
 D = Decimal
 Venue = ThreadedAlpacaLoopback

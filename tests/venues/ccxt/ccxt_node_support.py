@@ -7,7 +7,6 @@ Every wait is bounded: a test that waits for something that never comes fails, i
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterable
 from decimal import Decimal
 from pathlib import Path
@@ -117,17 +116,6 @@ def node_config(
 def credentials(monkeypatch: Any, secret: str = DEFAULT_API_SECRET) -> None:
     monkeypatch.setenv(KEY_ENV, DEFAULT_API_KEY)
     monkeypatch.setenv(SECRET_ENV, secret)
-
-
-def wait_for(condition: Callable[[], Any], what: str, timeout: float = TIMEOUT) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 class LiveNode:

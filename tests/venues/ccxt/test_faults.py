@@ -17,9 +17,9 @@ from ccxt_node_support import (
     server_position,
     server_totals,
     static_market,
-    wait_for,
 )
 from tradenode_ccxt.loopback import MarketSetup, PriceTransform
+from waiting import wait_for
 
 from node.messages import (
     BalancesUpdated,

@@ -15,8 +15,8 @@ from ccxt_node_support import (
     server_position,
     server_totals,
     static_market,
-    wait_for,
 )
+from waiting import wait_for
 
 from node.messages import (
     InstrumentsLoaded,

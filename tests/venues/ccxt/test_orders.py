@@ -12,9 +12,9 @@ from ccxt_node_support import (
     limit_order,
     node_config,
     static_market,
-    wait_for,
 )
 from tradenode_ccxt.loopback import LoopbackExchangeThread
+from waiting import wait_for
 
 from node.messages import (
     CancelOrder,

@@ -15,8 +15,8 @@ from ccxt_node_support import (
     server_position,
     server_totals,
     static_market,
-    wait_for,
 )
+from waiting import wait_for
 
 D = Decimal
 BOOK = static_market(bids=[("60000", "1")], asks=[("60010", "0.4"), ("60020", "1")])

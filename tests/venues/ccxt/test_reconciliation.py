@@ -19,9 +19,9 @@ from ccxt_node_support import (
     server_position,
     server_totals,
     static_market,
-    wait_for,
 )
 from tradenode_ccxt.loopback import binance_client
+from waiting import wait_for
 
 from node.messages import (
     FILL_TYPES,
@@ -85,7 +85,11 @@ def test_a_restart_adopts_what_happened_at_the_exchange_while_the_node_was_down(
     assert "never reached" in lost.reason
     [adopted] = second.of(OrderAdopted)
     assert (adopted.order.client_order_id, adopted.order.quantity) == ("hand-1", D("0.05"))
-    assert any(m.status == "reconciled" for m in second.of(VenueStatus))
+    # published just after the venue counts as reconciled: it may trail the node's readiness
+    wait_for(
+        lambda: any(m.status == "reconciled" for m in second.of(VenueStatus)),
+        "the reconciled status",
+    )
 
     wait_for(lambda: second.settled_balances("x") == server_totals(exchange), "the balances")
     second.stop()

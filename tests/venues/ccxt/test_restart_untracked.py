@@ -21,9 +21,9 @@ from ccxt_node_support import (
     server_position,
     server_totals,
     static_market,
-    wait_for,
 )
 from tradenode_ccxt.loopback import binance_client
+from waiting import wait_for
 
 from node.journal import Journal
 from node.messages import FILL_TYPES, OrderCanceled, OrderExpired, VenueReconciled

@@ -26,9 +26,10 @@ from massive import RESTClient, WebSocketClient
 from massive.exceptions import AuthError, BadResponse
 from massive.rest.models import Agg
 from massive.websocket.models import EquityAgg, EquityQuote, EquityTrade
-from polygon_loopback_support import KEY, SocketRunner, wait_for
+from polygon_loopback_support import KEY, SocketRunner
 from tradenode_polygon.loopback import PolygonConfig, PolygonLoopback, ThreadedPolygonLoopback
 from urllib3.exceptions import MaxRetryError
+from waiting import wait_for
 from websockets.exceptions import ConnectionClosedError
 
 ET = ZoneInfo("America/New_York")

@@ -5,7 +5,6 @@ profile's bars. Expected prices and volumes come from the loopback's REST answer
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -21,6 +20,7 @@ from tradenode_algos.volume_profile import VolumeProfile, bars_from_messages, ba
 from tradenode_polygon.history import AggregatesHistory
 from tradenode_polygon.loopback import ThreadedPolygonLoopback
 from urllib3.exceptions import MaxRetryError
+from waiting import wait_for as until
 
 from node.config import load_config, secret
 from node.messages import (
@@ -46,15 +46,6 @@ WAIT_S = 30.0  # a bound, not a speed claim
 SYMBOLS = ["AAPL", "TSLA", "NVDA"]
 SERVED = ["broker", "other"]
 Server = ThreadedPolygonLoopback
-
-
-def until(condition: Callable[[], Any], what: str, timeout: float = WAIT_S) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (value := condition()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
-    return value
 
 
 class DataNode:
