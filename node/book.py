@@ -6,18 +6,23 @@ and multi-level reads take the book's lock, so a reader on another thread never 
 half-applied update; the best bid and ask are also kept as one pair, set under the lock, which
 ``top`` returns without taking it.
 
-Each side keeps a price → size dict (the levels: the truth), its best price, and a sorted list
-of its prices (``bisect``) that may also hold prices whose level has gone ("stale" ones, kept
-in a set): an update of an existing level is a dict write, a vanished level a dict delete and a
-set add, a level that comes back at a stale price a set removal, and only a price the list has
-not got costs a ``bisect`` and a list insert. Levels come and go at the same prices all the
-time: on the recorded Binance BTCUSDT capture this makes 100k sorted inserts where there were
-236k inserts and deletes. Stale prices are dropped once they outnumber the live ones. A sweep
-walks the list from the best price, skipping stale prices.
+Each side keeps a price → size dict (the levels: the truth) and its best price. Only the prices
+near the best are kept sorted (``near``, a ``bisect`` list); the deeper ones (``far``, past
+``edge``) are a set, sorted only when a read walks that deep or the near ones run out. On a
+full-depth feed half the new prices arrive deep in the book, where a sorted insert into
+thousands of prices was most of the cost of a replay; deep there is one set add.
+
+The near list may also hold prices whose level has gone ("stale", kept in a set): an update of
+an existing level is a dict write, a vanished level a dict delete and a set add, a level that
+comes back at a stale price a set removal, and only a price the list has not got costs a
+``bisect`` and a list insert. Levels come and go at the same prices all the time. Stale prices
+are dropped once they outnumber the live ones. A read walks the near list from the best price,
+skipping stale prices, then the far prices in order.
 """
 
 from __future__ import annotations
 
+import heapq
 import itertools
 import threading
 from bisect import bisect_left, insort
@@ -36,18 +41,28 @@ def precision_of(step: Decimal) -> int:
 
 
 class BookSide:
-    """One side's levels: ``sizes`` by price, ``best`` (the highest bid or the lowest ask),
-    and ``prices`` ascending, where a price in ``stale`` has no level (see the module
-    docstring). Read the levels through ``L2Book``, which skips the stale prices."""
+    """One side's levels: ``sizes`` by price and ``best`` (the highest bid or the lowest ask);
+    ``near``, ascending, holds every live price up to ``edge`` (and stale ones, in ``stale``),
+    ``far`` the live prices past it (see the module docstring). Read the levels through
+    ``L2Book``."""
 
-    __slots__ = ("best", "bid", "prices", "sizes", "stale")
+    __slots__ = ("best", "bid", "edge", "far", "near", "sizes", "stale")
+
+    #: near prices kept sorted at most; past that the deeper half moves to ``far``
+    NEAR = 512
 
     def __init__(self, bid: bool) -> None:
         self.bid = bid
         self.sizes: dict[Decimal, Decimal] = {}
-        self.prices: list[Decimal] = []
-        self.stale: set[Decimal] = set()
         self.best: Decimal | None = None
+        self._reset()
+
+    def _reset(self) -> None:
+        self.near: list[Decimal] = []
+        self.stale: set[Decimal] = set()
+        self.far: set[Decimal] = set()
+        #: the deepest price ``near`` covers; None: it covers everything (``far`` is empty)
+        self.edge: Decimal | None = None
 
     def set(self, price: Decimal, size: Decimal) -> None:
         self.update((BookLevel(price, size),))
@@ -55,44 +70,91 @@ class BookSide:
     def update(self, levels: Iterable[BookLevel]) -> None:
         """Absolute sizes for several levels (0 removes one). The hot path of a replay: a few
         dozen levels per depth message."""
-        sizes, prices, stale = self.sizes, self.prices, self.stale
-        best, bid = self.best, self.bid
+        sizes, near, stale, far = self.sizes, self.near, self.stale, self.far
+        best, bid, edge = self.best, self.bid, self.edge
         for level in levels:
             price, size = level.price, level.size
             if size:
                 if price not in sizes:
                     if price in stale:
                         stale.remove(price)
+                    elif edge is not None and (price < edge if bid else price > edge):
+                        far.add(price)
                     else:
-                        insort(prices, price)
+                        insort(near, price)
                     if best is None or (price > best if bid else price < best):
                         best = price
                 sizes[price] = size
             elif sizes.pop(price, None) is not None:
-                stale.add(price)
-        if len(stale) > len(sizes) + 64:
-            self.prices = prices = [p for p in prices if p in sizes]
-            stale.clear()
-            best = (prices[-1] if bid else prices[0]) if prices else None
-        elif best is not None and best not in sizes:
-            # The best level went: the next one is the first live price past it (``best`` is
-            # never worse than a live price, and a stale price is still in the list).
-            i = bisect_left(prices, best)
+                if price in far:
+                    far.remove(price)
+                else:
+                    stale.add(price)
+        if not sizes:
+            self._reset()
             best = None
-            if bid:
-                while i > 0:
-                    i -= 1
-                    if prices[i] in sizes:
-                        best = prices[i]
-                        break
-            else:
-                last = len(prices) - 1
-                while i < last:
-                    i += 1
-                    if prices[i] in sizes:
-                        best = prices[i]
-                        break
+        elif len(stale) > len(near) - len(stale) + 64:
+            self.near = near = [p for p in near if p in sizes]
+            stale.clear()
+            if best not in sizes:
+                best = self._first_near()
+        elif best not in sizes:
+            best = self._next_best(best)  # type: ignore[arg-type]
+        if len(self.near) > self.NEAR:
+            self._split()
         self.best = best
+
+    def _next_best(self, gone: Decimal) -> Decimal | None:
+        """The best live price once ``gone`` (the best) went: the first live near price past
+        it (``best`` is never worse than a live price; a stale price is still in the list)."""
+        near, sizes = self.near, self.sizes
+        i = bisect_left(near, gone)
+        if self.bid:
+            while i > 0:
+                i -= 1
+                if near[i] in sizes:
+                    return near[i]
+        else:
+            last = len(near) - 1
+            while i < last:
+                i += 1
+                if near[i] in sizes:
+                    return near[i]
+        return self._refill()
+
+    def _first_near(self) -> Decimal | None:
+        near = self.near
+        if near:
+            return near[-1] if self.bid else near[0]
+        return self._refill()
+
+    def _refill(self) -> Decimal | None:
+        """No live price is left near: the best of the far ones become the near list."""
+        far = self.far
+        if not far:
+            return None
+        half = self.NEAR // 2
+        moved = heapq.nlargest(half, far) if self.bid else heapq.nsmallest(half, far)
+        far.difference_update(moved)
+        moved.sort()
+        self.near, self.stale = moved, set()
+        self.edge = (moved[0] if self.bid else moved[-1]) if far else None
+        return moved[-1] if self.bid else moved[0]
+
+    def _split(self) -> None:
+        """Keep the best half of the near list sorted; the deeper half's live prices go far."""
+        near, sizes, stale, half = self.near, self.sizes, self.stale, self.NEAR // 2
+        if self.bid:
+            deep, self.near = near[:-half], near[-half:]
+            self.edge = self.near[0]
+        else:
+            deep, self.near = near[half:], near[:half]
+            self.edge = self.near[-1]
+        for price in deep:
+            if price in sizes:
+                self.far.add(price)
+            else:
+                stale.discard(price)
 
     def replace(self, levels: Iterable[BookLevel]) -> None:
         """The whole side at once; levels at the same price are summed, never dropped."""
@@ -101,17 +163,22 @@ class BookSide:
             if level.size:
                 sizes[level.price] = sizes.get(level.price, _ZERO) + level.size
         self.sizes = sizes
-        self.prices = prices = sorted(sizes)
-        self.stale = set()
+        self._reset()
+        self.near = prices = sorted(sizes)
         self.best = (prices[-1] if self.bid else prices[0]) if prices else None
+        if len(prices) > self.NEAR:
+            self._split()
 
     def walk(self) -> Iterator[tuple[Decimal, Decimal]]:
         """(price, size) of each level, best first."""
         sizes = self.sizes
-        for price in reversed(self.prices) if self.bid else self.prices:
+        for price in reversed(self.near) if self.bid else self.near:
             size = sizes.get(price)
             if size is not None:
                 yield price, size
+        if self.far:
+            for price in sorted(self.far, reverse=self.bid):
+                yield price, sizes[price]
 
 
 class L2Book:

@@ -84,15 +84,20 @@ class _Call:
         self.fn = fn
 
 
+#: what ``_deliver`` does not pass to ``on_message``
+_SPECIAL = frozenset((_Call, TakeCheckpoint))
+
+
 class _ReplayContext:
     __slots__ = ("_name", "_rt", "publish", "send")
 
     def __init__(self, runtime: ReplayRuntime, name: str) -> None:
         self._rt = runtime
         self._name = name
-        # Bound once, in C: a component's send or publish is one call to the runtime (hot path).
-        self.send: Callable[[str, Message], None] = partial(runtime.send, sender=name)
-        self.publish: Callable[[Message], None] = partial(runtime.publish, sender=name)
+        # Bound once, in C, positionally (a keyword partial builds a dict on every call): a
+        # component's send or publish is one call to the runtime (the hot path).
+        self.send: Callable[[str, Message], None] = partial(runtime.send_from, name)
+        self.publish: Callable[[Message], None] = partial(runtime.publish_from, name)
 
     @property
     def name(self) -> str:
@@ -153,6 +158,7 @@ class ReplayRuntime:
         # (due, feed id, next message, address, the rest of the stream, sender)
         self._feeds: list[tuple[int, int, Message, str, Iterator[Message], str]] = []
         self._feed_ids = itertools.count()
+        self._running = 0  # feeds taken off the heap by ``run`` while they deliver
         self.delivered = 0
         self.started = False
         # The fed data's time range, for progress: first fed ts, last (while known up front).
@@ -192,7 +198,7 @@ class ReplayRuntime:
             now_ns=self.clock,
             end_ns=end,
             delivered=self.delivered,
-            finished=not (self._feeds or self._foreground or self._ready),
+            finished=not (self._feeds or self._running or self._foreground or self._ready),
         )
 
     def _report(self, callback: ProgressCallback) -> None:
@@ -254,6 +260,10 @@ class ReplayRuntime:
     # -- messaging ------------------------------------------------------------------------------
 
     def send(self, address: str, message: Message, sender: str = "node") -> None:
+        self.send_from(sender, address, message)
+
+    def send_from(self, sender: str, address: str, message: Message) -> None:
+        """``send`` with the sender first, for a positional ``partial``."""
         if address not in self.hosted:
             raise KeyError(f"no component at address {address!r}")
         seq = self.gate.write(message, sender, address)
@@ -266,9 +276,16 @@ class ReplayRuntime:
                         self._ready.append((observer, message, seq))
 
     def publish(self, message: Message, sender: str = "node") -> None:
-        seq = self.gate.write(message, sender, PUBLISHED)
-        if seq is None:
-            return
+        self.publish_from(sender, message)
+
+    def publish_from(self, sender: str, message: Message) -> None:
+        """``publish`` with the sender first, for a positional ``partial``."""
+        if message.journaled:
+            seq = self.gate.write(message, sender, PUBLISHED)
+            if seq is None:
+                return
+        else:  # market data, most of a replay: nothing to write
+            seq = 0
         ready = self._ready
         if message.broadcast:
             addresses = checkpoint_recipients(self.hosted)
@@ -401,7 +418,7 @@ class ReplayRuntime:
         ready, timers, feeds = self._ready, self._timers, self._feeds
         foreground = self._foreground
         deliver = self._deliver
-        heappop, heapreplace = heapq.heappop, heapq.heapreplace
+        heappop = heapq.heappop
         progress, every = self._progress, self._progress_every
         report_at = before + every
         while True:
@@ -434,7 +451,31 @@ class ReplayRuntime:
             else:
                 if until_ns is not None and t_feed > until_ns:
                     break
-                ts, fid, message, address, iterator, sender = feeds[0]
+                report = report_at if progress is not None else None
+                self._run_feed(heappop(feeds), stop, until_ns, report)
+        if until_ns is not None and until_ns > self.clock:
+            self.clock = until_ns
+        if progress is not None:
+            self._report(progress)
+        return self.delivered - before
+
+    def _run_feed(
+        self,
+        entry: tuple[int, int, Message, str, Iterator[Message], str],
+        stop: threading.Event | None,
+        until_ns: int | None,
+        report_at: int | None,
+    ) -> None:
+        """Deliver the earliest feed's messages while it stays the earliest event: the hot path
+        of a replay, with no heap work per message and ``_deliver``'s common case inlined. The
+        feed is off the heap meanwhile (``_running`` says it is pending) and goes back on it
+        when another event is due first, ``run`` must stop, or a progress report is due."""
+        ready, timers, feeds = self._ready, self._timers, self._feeds
+        popleft, hosted_at, deliver = ready.popleft, self.hosted.get, self._deliver
+        ts, fid, message, address, iterator, sender = entry
+        self._running += 1
+        try:
+            while True:
                 if ts > self.clock:
                     self.clock = ts
                 try:
@@ -442,21 +483,38 @@ class ReplayRuntime:
                 except Exception as exc:  # the data broke off: say so where it was going
                     following = None
                     self._feed_failed(address, exc)
-                if following is None:
-                    heappop(feeds)
-                else:
-                    if following.ts < ts:
-                        raise ValueError(f"fed stream goes back in time: {following.ts} after {ts}")
-                    heapreplace(feeds, (following.ts, fid, following, address, iterator, sender))
                 if message.journaled:
-                    self.send(address, message, sender)
-                else:  # nothing is queued now: delivering at once keeps the order (hot path)
-                    deliver(address, message)
-        if until_ns is not None and until_ns > self.clock:
-            self.clock = until_ns
-        if progress is not None:
-            self._report(progress)
-        return self.delivered - before
+                    self.send_from(sender, address, message)
+                else:  # nothing is queued now: it is delivered first, in order
+                    ready.append((address, message, 0))
+                while ready:
+                    to, queued, seq = popleft()
+                    hosted = hosted_at(to)
+                    if hosted is None or hosted.down or queued.__class__ in _SPECIAL:
+                        deliver(to, queued, seq)
+                        continue
+                    self.delivered += 1
+                    try:
+                        hosted.component.on_message(queued)
+                    except Exception as exc:
+                        self._on_failure(hosted, exc)
+                if following is None:
+                    return
+                if following.ts < ts:
+                    raise ValueError(f"fed stream goes back in time: {following.ts} after {ts}")
+                ts, message = following.ts, following
+                if (
+                    (timers and timers[0][0] <= ts)
+                    or (feeds and feeds[0][0] <= ts)
+                    or (until_ns is not None and ts > until_ns)
+                    or (stop is not None and stop.is_set())
+                    or self.gate.failure is not None
+                    or (report_at is not None and self.delivered >= report_at)
+                ):
+                    heapq.heappush(feeds, (ts, fid, message, address, iterator, sender))
+                    return
+        finally:
+            self._running -= 1
 
     def _feed_failed(self, address: str, exc: Exception) -> None:
         self.publish(DataSourceFailed(address=address, error=str(exc), ts=self.clock))
