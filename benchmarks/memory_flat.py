@@ -28,11 +28,13 @@ time) and a live node (ccxt venue over REST and websockets, control API on a fre
 buying 0.5 BTC over the run in 30 s slices), sampled every ``--interval`` seconds. At speed 1 the
 capture lasts 10.8 minutes; after that the exchange's market stands still: the node's book goes
 stale, the router routes nothing more (``max_book_age_ms``), and the node runs on idle (the TWAP's
-timers, the control API, its checks).
+timers, the control API, its checks). The TWAP still reports its progress once a second, and the
+control API keeps the last ``--events-kept`` events for a stream that resumes (``[node.control]
+events_kept``, ~1 KB each): until that history is full, it grows.
 
     uv run python benchmarks/memory_flat.py [--rounds N] [--every N] [--demo | --no-preload]
         [--tracemalloc]
-    uv run python benchmarks/memory_flat.py --live-minutes 60 [--interval 10]
+    uv run python benchmarks/memory_flat.py --live-minutes 60 [--interval 10] [--events-kept N]
 """
 
 from __future__ import annotations
@@ -105,6 +107,9 @@ LIVE_CONFIG = """
 name = "memory-live"
 runtime = "live"
 valuation_currency = "USDT"
+
+[node.control]
+events_kept = {events_kept}
 
 [router]
 max_book_age_ms = 5000
@@ -345,7 +350,10 @@ def live(args: argparse.Namespace) -> None:
         config_path = workdir / "node.toml"
         config_path.write_text(
             LIVE_CONFIG.format(
-                url=url, duration=max(60, seconds - 30), slices=max(1, seconds // 30)
+                url=url,
+                duration=max(60, seconds - 30),
+                slices=max(1, seconds // 30),
+                events_kept=args.events_kept,
             )
         )
         gc.collect()
@@ -424,6 +432,12 @@ def main() -> None:
     parser.add_argument("--live-minutes", type=float, help="run a live node this long instead")
     parser.add_argument("--live-speed", type=float, default=1.0, help="loopback pace (1)")
     parser.add_argument("--interval", type=float, default=10.0, help="live: sample every S s")
+    parser.add_argument(
+        "--events-kept",
+        type=int,
+        default=10_000,
+        help="live: [node.control] events_kept, the API's resume history (10000, the default)",
+    )
     parser.add_argument(
         "--print-every", type=float, default=60.0, help="live: print a sample every S s (60)"
     )

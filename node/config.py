@@ -87,10 +87,15 @@ class ControlSection(_Strict):
     host: str = "127.0.0.1"
     port: int = 0
     token_env: str | None = None
+    #: the last events kept for a stream that reconnects with ``Last-Event-ID`` (about 1 KB
+    #: each: the default holds at most ~10 MB, a few hours of one algorithm's progress)
+    events_kept: int = 10_000
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
             raise ValueError(f"port must be in [0, 65535], got {self.port}")
+        if not 1 <= self.events_kept <= 1_000_000:
+            raise ValueError(f"events_kept must be in [1, 1000000], got {self.events_kept}")
 
 
 class NodeSection(_Strict):

@@ -166,7 +166,7 @@ class Node:
             token = secret(control.token_env).reveal() if control.token_env else None
             serve_api = serve(control.host, control.port, token)
             view = ControlState(cfg.node.name, venue_names)
-            hub = EventHub()
+            hub = EventHub(keep=control.events_kept)
 
             def control_api() -> ControlComponent:
                 return ControlComponent(view, hub, serve_api, self._listening)

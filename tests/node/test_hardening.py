@@ -129,6 +129,11 @@ BAD = {
         "orders[0].symbol",
         "no venue lists DOGE/USD",
     ),
+    "no event kept for a stream to resume": (
+        dict(extra="\n[node.control]\nevents_kept = 0\n"),
+        "node.control",
+        "events_kept must be in [1, 1000000], got 0",
+    ),
     "two orders with one parent id": (
         dict(orders=[dict(), dict()]),
         "orders[1].parent_id",

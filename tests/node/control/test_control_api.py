@@ -499,3 +499,25 @@ def test_a_restarted_control_component_counts_nothing_twice(start_node):
     assert loaded.snapshot() == view.snapshot()
     assert loaded.detail("p1") == again
     assert loaded.snapshot().venues[0].reason == "the node stopped"  # its last row
+
+
+def test_the_hub_keeps_as_many_events_as_configured_for_a_resuming_stream():
+    """``[node.control] events_kept`` bounds the history (and the memory) a resume is served
+    from: past it, a resume is refused rather than served with a hole."""
+    import asyncio
+
+    from node.control.component import EventHub, EventsGone
+
+    hub = EventHub(keep=2)
+    for n in range(1, 5):
+        hub.publish(HaltTrading(reason=f"h{n}", ts=n))
+
+    async def resume(after: str) -> list[str]:
+        queue = hub.subscribe(after=after)
+        hub.unsubscribe(queue)
+        return [queue.get_nowait()[1].reason for _ in range(queue.qsize())]
+
+    first, second = f"{hub.run}-1", f"{hub.run}-2"
+    assert asyncio.run(resume(second)) == ["h3", "h4"]
+    with pytest.raises(EventsGone, match="no longer kept \\(the node keeps the last 2\\)"):
+        asyncio.run(resume(first))
