@@ -92,7 +92,7 @@ class LiveChain(Chain):
         for here, there in itertools.pairwise(CHAIN):
             self.rt.add(Forward(here, there))
         self.rt.add(Exit(CHAIN[-1], self.out))
-        self.rt.start()
+        self.rt.start([])
         self._send = self.rt.send
         self._get = self.out.get
 
@@ -234,7 +234,7 @@ def bench_replay(messages: int, repeats: int) -> dict[str, float]:
             rt.add(Forward(here, there))
         sink = Sink(CHAIN[-1])
         rt.add(sink)
-        rt.start()
+        rt.start([])
         probe = Probe(n=1)
         send = rt.send
         for _ in range(messages):
