@@ -55,7 +55,7 @@ import tracemalloc
 from pathlib import Path
 
 from node.component import Component
-from node.config import load_config
+from node.config import ControlSection, load_config
 from node.messages import FILL_TYPES, Message
 from node.node import Node
 from node.plugins import load_plugins
@@ -435,8 +435,8 @@ def main() -> None:
     parser.add_argument(
         "--events-kept",
         type=int,
-        default=10_000,
-        help="live: [node.control] events_kept, the API's resume history (10000, the default)",
+        default=ControlSection().events_kept,
+        help="live: [node.control] events_kept, the API's resume history (the node's default)",
     )
     parser.add_argument(
         "--print-every", type=float, default=60.0, help="live: print a sample every S s (60)"

@@ -25,7 +25,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import threading
-from bisect import bisect_left, insort
+from bisect import bisect_left, bisect_right, insort
 from collections.abc import Iterable, Iterator
 from decimal import Decimal
 
@@ -93,39 +93,29 @@ class BookSide:
         if not sizes:
             self._reset()
             best = None
-        elif len(stale) > len(near) - len(stale) + 64:
-            self.near = near = [p for p in near if p in sizes]
-            stale.clear()
+        else:
+            if len(stale) > len(near) - len(stale) + 64:
+                self.near = [p for p in near if p in sizes]
+                stale.clear()
             if best not in sizes:
-                best = self._first_near()
-        elif best not in sizes:
-            best = self._next_best(best)  # type: ignore[arg-type]
+                best = self._next_best(best)  # type: ignore[arg-type]
         if len(self.near) > self.NEAR:
             self._split()
         self.best = best
 
     def _next_best(self, gone: Decimal) -> Decimal | None:
         """The best live price once ``gone`` (the best) went: the first live near price past
-        it (``best`` is never worse than a live price; a stale price is still in the list)."""
+        it (``best`` is never worse than a live price; ``gone`` may still be in the list as a
+        stale price, or dropped with the others)."""
         near, sizes = self.near, self.sizes
-        i = bisect_left(near, gone)
         if self.bid:
-            while i > 0:
-                i -= 1
+            for i in range(bisect_left(near, gone) - 1, -1, -1):
                 if near[i] in sizes:
                     return near[i]
         else:
-            last = len(near) - 1
-            while i < last:
-                i += 1
+            for i in range(bisect_right(near, gone), len(near)):
                 if near[i] in sizes:
                     return near[i]
-        return self._refill()
-
-    def _first_near(self) -> Decimal | None:
-        near = self.near
-        if near:
-            return near[-1] if self.bid else near[0]
         return self._refill()
 
     def _refill(self) -> Decimal | None:
